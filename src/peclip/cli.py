@@ -1,0 +1,48 @@
+"""The ``peclip`` command line: one sub-command per module in :mod:`peclip.commands`.
+
+Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
+The CLI only parses; the work happens in library functions the command module calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+#: sub-command name -> module under peclip.commands
+COMMANDS = {
+    "info": "info",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="peclip", description="PE-CLIP dynamic facial expression recognition")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"peclip.commands.{module_name}")
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        # Library errors are written to be read by people: show the message, not a traceback.
+        if args.verbose:
+            raise
+        print(f"peclip {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the peclip CLI, one module each (see peclip.cli)."""

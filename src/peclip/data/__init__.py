@@ -1,0 +1,1 @@
+"""Data: manifests, dataset specs, decoding, sampling, transforms, mixing, faces."""

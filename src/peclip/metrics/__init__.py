@@ -1,0 +1,1 @@
+"""Metrics: classification (UAR, WAR) and image similarity (CSIM)."""
