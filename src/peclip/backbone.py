@@ -1,0 +1,283 @@
+"""The only module that touches open_clip internals.
+
+It builds a (frozen, never edited) open_clip CLIP, loads its weights, reports its sizes, fills the
+``ls_1``/``ls_2`` seams of its residual blocks with adapters, and runs both towers with MaPLe prompt
+tokens inserted (SPEC.md 2.6). Everything else in peclip talks to CLIP through these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import open_clip
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from peclip.config import BackboneConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TowerSizes:
+    vision_width: int
+    vision_layers: int
+    text_width: int
+    text_layers: int
+    embed_dim: int
+    image_size: int
+    context_length: int
+
+
+# ---------------------------------------------------------------------------------------------- build
+
+def build_clip(cfg: BackboneConfig) -> nn.Module:
+    """A randomly initialised open_clip CLIP for ``cfg`` (no weights are fetched)."""
+    if cfg.arch is not None:
+        arch = dict(cfg.arch)
+        arch.setdefault("quick_gelu", cfg.quick_gelu)
+        model = open_clip.model.CLIP(**arch)
+    else:
+        if cfg.name not in open_clip.list_models():
+            raise ValueError(f"unknown open_clip model {cfg.name!r}; open_clip knows e.g. ViT-B-16, ViT-B-32, "
+                             "ViT-L-14 (open_clip.list_models() lists all)")
+        with _quiet_root_logger():  # open_clip warns on the root logger that no weights were loaded
+            model = open_clip.create_model(cfg.name, pretrained=None, force_quick_gelu=cfg.quick_gelu)
+    _check_supported(model)
+    return model
+
+
+@contextmanager
+def _quiet_root_logger():
+    def drop_no_weights(record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+    root = logging.getLogger()
+    root.addFilter(drop_no_weights)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop_no_weights)
+
+
+def _check_supported(model: nn.Module) -> None:
+    visual = getattr(model, "visual", None)
+    if not isinstance(visual, open_clip.transformer.VisionTransformer):
+        raise ValueError("peclip needs an open_clip ViT image tower (VisionTransformer); "
+                         f"got {type(visual).__name__}")
+    if visual.attn_pool is not None or visual.pool_type != "tok":
+        raise ValueError("peclip needs a ViT that pools the class token (pool_type 'tok', no attention pool)")
+    if not hasattr(model, "token_embedding") or getattr(model, "text_pool_type", None) != "argmax":
+        raise ValueError("peclip needs CLIP's own text tower (argmax EOT pooling), not a custom text model")
+    if not (visual.transformer.batch_first and model.transformer.batch_first):
+        raise ValueError("peclip needs batch-first open_clip transformers (open_clip >= 2.23)")
+
+
+def sizes(model: nn.Module) -> TowerSizes:
+    visual = model.visual
+    image_size = visual.image_size
+    return TowerSizes(
+        vision_width=visual.transformer.width,
+        vision_layers=len(visual.transformer.resblocks),
+        text_width=model.transformer.width,
+        text_layers=len(model.transformer.resblocks),
+        embed_dim=visual.output_dim,
+        image_size=image_size[0] if isinstance(image_size, (tuple, list)) else int(image_size),
+        context_length=model.context_length,
+    )
+
+
+def preprocess_stats(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The backbone's own input mean and std (used when input normalisation is switched on)."""
+    cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
+    mean = tuple(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN))
+    std = tuple(cfg.get("std", open_clip.OPENAI_DATASET_STD))
+    return mean, std
+
+
+def tokenize(model: nn.Module, texts: Sequence[str]) -> torch.Tensor:
+    """CLIP BPE tokens ``(len(texts), context_length)``; the tokenizer ships with open_clip (offline).
+
+    A text too long for the context is an error: silently cutting it would drop its EOT token.
+    """
+    encode = open_clip.tokenizer._tokenizer.encode
+    for text in texts:
+        needed = len(encode(text)) + 2  # + start and end tokens
+        if needed > model.context_length:
+            raise ValueError(f"text needs {needed} tokens but the context holds {model.context_length}; "
+                             f"shorten it: {text[:80]!r}")
+    return open_clip.tokenize(list(texts), context_length=model.context_length)
+
+
+# --------------------------------------------------------------------------------------------- weights
+
+def load_weights(model: nn.Module, cfg: BackboneConfig, pretrained: str) -> None:
+    """Load CLIP weights from a local file (OpenAI ``.pt``, open_clip state dict, safetensors) or a tag.
+
+    A tag (e.g. ``openai``) is fetched by open_clip, which needs network access; a path never is.
+    """
+    path = Path(os.path.expanduser(pretrained))
+    if path.is_file():
+        state = _read_state_dict(path)
+    elif path.suffix in (".pt", ".pth", ".bin", ".safetensors") or os.sep in pretrained:
+        raise FileNotFoundError(f"CLIP weights file {pretrained!r} does not exist; give the path to an OpenAI "
+                                "'.pt' or open_clip checkpoint, or a tag such as 'openai'")
+    else:
+        if cfg.arch is not None:
+            raise ValueError(f"pretrained tag {pretrained!r} cannot be used with a custom 'arch' backbone; "
+                             "give a checkpoint file instead")
+        tags = [t for name, t in open_clip.list_pretrained() if name == cfg.name]
+        if pretrained not in tags:
+            raise ValueError(f"{pretrained!r} is neither a file nor a known tag for {cfg.name}; "
+                             f"known tags: {', '.join(tags) or 'none'}")
+        log.info("fetching %s weights for %s through open_clip (needs network access)", pretrained, cfg.name)
+        source = open_clip.create_model(cfg.name, pretrained=pretrained, force_quick_gelu=cfg.quick_gelu)
+        state = source.state_dict()
+    _load_strict(model, state, pretrained)
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    elif zipfile.is_zipfile(path) and _is_torchscript(path):
+        state = torch.jit.load(str(path), map_location="cpu").state_dict()  # OpenAI's JIT archives
+    else:
+        try:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises several types for unreadable files
+            raise ValueError(f"cannot read CLIP weights from {path}: {err}") from err
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} does not hold a state dict (found {type(state).__name__})")
+    for key in ("input_resolution", "context_length", "vocab_size"):  # OpenAI JIT metadata
+        state.pop(key, None)
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def _is_torchscript(path: Path) -> bool:
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("constants.pkl") for name in archive.namelist())
+
+
+def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        details = []
+        if missing:
+            details.append(f"missing {len(missing)} (e.g. {missing[:3]})")
+        if unexpected:
+            details.append(f"unexpected {len(unexpected)} (e.g. {unexpected[:3]})")
+        if wrong:
+            k = wrong[0]
+            details.append(f"{len(wrong)} with other shapes (e.g. {k}: {tuple(state[k].shape)} in the file, "
+                           f"{tuple(own[k].shape)} in the model)")
+        raise ValueError(f"CLIP weights in {source} do not fit this backbone: {'; '.join(details)}. "
+                         "Check that the model name matches the checkpoint (e.g. ViT-B-16 vs ViT-B-32)")
+    model.load_state_dict(state, strict=True)
+
+
+# ----------------------------------------------------------------------------------------------- seams
+
+def vision_blocks(model: nn.Module) -> nn.ModuleList:
+    return model.visual.transformer.resblocks
+
+
+def text_blocks(model: nn.Module) -> nn.ModuleList:
+    return model.transformer.resblocks
+
+
+def fill_seam(block: nn.Module, seam: str, wrap: Callable[[nn.Module], nn.Module]) -> None:
+    """Replace ``block.ls_1`` (after attention) or ``block.ls_2`` (after the MLP) with ``wrap(original)``."""
+    if seam not in ("ls_1", "ls_2"):
+        raise ValueError(f"unknown seam {seam!r}")
+    setattr(block, seam, wrap(getattr(block, seam)))
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+def _run_blocks(blocks: nn.ModuleList, x: torch.Tensor, attn_mask: torch.Tensor | None,
+                before_block: Callable[[int, torch.Tensor], torch.Tensor], grad_checkpointing: bool):
+    # x: (N, L, D) in and out; open_clip 3.x blocks are batch-first (checked in _check_supported)
+    for i, block in enumerate(blocks):
+        x = before_block(i, x)
+        if grad_checkpointing and torch.is_grad_enabled():
+            x = checkpoint(block, x, None, None, attn_mask, use_reentrant=False)
+        else:
+            x = block(x, attn_mask=attn_mask)
+    return x
+
+
+def encode_images(model: nn.Module, images: torch.Tensor, prompts: Sequence[torch.Tensor] = (),
+                  grad_checkpointing: bool = False) -> torch.Tensor:
+    """Image features ``(N, embed_dim)`` (not normalised) with MaPLe visual prompts.
+
+    ``prompts[k]`` is the ``(n, D)`` prompt of layer k. Layer 0's tokens are appended after the
+    positional embedding and before ``ln_pre``; layers 1.. replace the last n tokens (SPEC.md 2.6).
+    Without prompts this is exactly open_clip's ``encode_image``.
+    """
+    visual = model.visual
+    n_prompt = prompts[0].shape[0] if prompts else 0
+    x = visual.conv1(images)  # (N, D, g, g)
+    x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)  # (N, g*g, D)
+    cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)  # (N, 1, D)
+    x = torch.cat([cls, x], dim=1) + visual.positional_embedding.to(x.dtype)  # (N, 1+g*g, D)
+    x = visual.patch_dropout(x)
+    if n_prompt:
+        x = torch.cat([x, prompts[0].to(x.dtype).expand(x.shape[0], -1, -1)], dim=1)  # (N, 1+g*g+n, D)
+    x = visual.ln_pre(x)
+
+    def replace_prompts(i: int, tokens: torch.Tensor) -> torch.Tensor:
+        if 0 < i < len(prompts):
+            deep = prompts[i].to(tokens.dtype).expand(tokens.shape[0], -1, -1)  # (N, n, D)
+            tokens = torch.cat([tokens[:, :-n_prompt], deep], dim=1)
+        return tokens
+
+    x = _run_blocks(visual.transformer.resblocks, x, None, replace_prompts, grad_checkpointing)
+    pooled = visual.ln_post(x[:, 0])  # class token, (N, D)
+    return pooled @ visual.proj if visual.proj is not None else pooled
+
+
+def encode_texts(model: nn.Module, tokens: torch.Tensor, prompts: Sequence[torch.Tensor] = (),
+                 grad_checkpointing: bool = False) -> torch.Tensor:
+    """Text features ``(C, embed_dim)`` (not normalised) with MaPLe text prompts.
+
+    ``tokens`` must hold n placeholder tokens at positions 1..n when prompts are given; their
+    embeddings are replaced by ``prompts[0]``, and layers 1.. replace positions 1..n again
+    (SPEC.md 2.6). The EOT token (the largest id) is pooled. Without prompts this is exactly
+    open_clip's ``encode_text``.
+    """
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast)  # (C, L, D)
+    n_prompt = prompts[0].shape[0] if prompts else 0
+
+    def with_prompt(t: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+        p = prompt.to(t.dtype).expand(t.shape[0], -1, -1)  # (C, n, D)
+        return torch.cat([t[:, :1], p, t[:, 1 + n_prompt:]], dim=1)
+
+    if n_prompt:
+        x = with_prompt(x, prompts[0])
+    x = x + model.positional_embedding.to(cast)
+
+    def replace_prompts(i: int, t: torch.Tensor) -> torch.Tensor:
+        return with_prompt(t, prompts[i]) if 0 < i < len(prompts) else t
+
+    x = _run_blocks(model.transformer.resblocks, x, model.attn_mask, replace_prompts, grad_checkpointing)
+    x = model.ln_final(x)
+    x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]  # EOT token, (C, D)
+    projection = model.text_projection
+    if projection is None:
+        return x
+    return projection(x) if isinstance(projection, nn.Linear) else x @ projection

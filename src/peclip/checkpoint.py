@@ -1,0 +1,109 @@
+"""Small, self-describing checkpoints: ``config.json`` + ``trainable.safetensors`` (trainable weights only).
+
+Loading rebuilds the model from the config, then loads the trainable tensors strictly: a missing,
+unexpected or mis-shaped tensor is an error that names it. No pickle, so loading cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from peclip.factory import create_model
+from peclip.model import PEClip
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "trainable.safetensors"
+FORMAT = "peclip-checkpoint/1"
+
+
+def save(model: PEClip, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Write ``model``'s config and trainable weights into ``directory`` (created; files replaced atomically)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = {"format": FORMAT, "model": model.config.to_dict(), "pretrained": model.pretrained,
+            "class_names": model.class_names, "class_texts": model.class_texts, **(extra or {})}
+    tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.named_trainable_parameters()}
+    _atomic(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
+    _atomic(directory / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
+    return directory
+
+
+def _atomic(target: Path, write) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, target)
+
+
+def read_config(directory: str | os.PathLike) -> dict:
+    """The metadata of a checkpoint directory (its ``config.json``), validated."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory} is not a peclip checkpoint: {CONFIG_FILE} is missing "
+                                "(a checkpoint is a folder written by peclip.save)")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); the checkpoint is damaged") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "model" not in meta:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(f"{path} is not a {FORMAT} config (format={found!r}); was it written by peclip.save?")
+    return meta
+
+
+def load(directory: str | os.PathLike, pretrained: str | None = None, map_location: str | torch.device = "cpu",
+         **overrides) -> PEClip:
+    """Rebuild the model saved in ``directory`` and load its trainable weights strictly.
+
+    ``pretrained`` gives the frozen CLIP weights (tag or file). By default the value recorded at save
+    time is used; pass ``pretrained="none"`` to keep random CLIP weights.
+    """
+    meta = read_config(directory)
+    recorded = meta.get("pretrained")
+    source = recorded if pretrained is None else pretrained
+    source = None if source in (None, "", "none") else source
+    model = create_model(meta["model"], pretrained=source, **overrides)
+    if "class_texts" in meta and meta["class_texts"] != model.class_texts:
+        model.set_class_texts(meta["class_texts"], meta.get("class_names"))
+    if source is None and recorded:
+        log.warning("loading %s onto a randomly initialised CLIP; it was trained on %r weights", directory,
+                    recorded)
+    weights = Path(directory) / WEIGHTS_FILE
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} is missing; the checkpoint is incomplete")
+    try:
+        state = load_file(str(weights), device=str(map_location))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"{weights} is damaged or not a safetensors file ({err}); re-save the model") from err
+    load_trainable_state(model, state, str(weights))
+    return model
+
+
+def load_trainable_state(model: PEClip, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
+    """Copy ``state`` into the model's trainable parameters; every key and shape must match."""
+    own = dict(model.named_trainable_parameters())
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [f"{k}: {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the model"
+             for k in sorted(set(own) & set(state)) if own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        lines = [f"{source} does not match the model built from its config:"]
+        if missing:
+            lines.append(f"  missing ({len(missing)}): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            lines.append(f"  unexpected ({len(unexpected)}): {', '.join(unexpected[:5])}"
+                         f"{' ...' if len(unexpected) > 5 else ''}")
+        if wrong:
+            lines.append(f"  other shapes ({len(wrong)}): {'; '.join(wrong[:5])}")
+        raise ValueError("\n".join(lines))
+    with torch.no_grad():
+        for name, p in own.items():
+            p.copy_(state[name].to(p.dtype))
