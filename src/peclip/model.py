@@ -48,7 +48,8 @@ class PEClip(nn.Module):
         self.clip.requires_grad_(False)  # frozen before any PE-CLIP part exists
         self.sizes = backbone.sizes(self.clip)
         self.pretrained: str | None = None  # set by the factory; recorded in checkpoints
-        self.grad_checkpointing = False
+        self.grad_checkpointing = False  # recompute frozen blocks in backward (saves activation memory)
+        self.cache_class_texts = True  # False: recompute class texts on every forward, as the official code does
         self.frame_context = FrameContext()
         self.prompts = self._build_prompts()
         self._fill_adapter_seams()
@@ -172,7 +173,7 @@ class PEClip(nn.Module):
         goes back to training, or the class texts change.
         """
         key = self._cache_key()
-        if self._text_cache is not None and self._text_cache[0] == key:
+        if self.cache_class_texts and self._text_cache is not None and self._text_cache[0] == key:
             return self._text_cache[1]
         if text_prompts is None:
             text_prompts = self.prompt_tokens()[0]
@@ -181,7 +182,7 @@ class PEClip(nn.Module):
         k = len(self.config.text_templates)
         if k > 1:  # prompt ensembling: mean of the normalised template embeddings
             feats = F.normalize(feats.view(k, -1, feats.shape[-1]).mean(dim=0), dim=-1)  # (C, E)
-        if not self.training:
+        if not self.training and self.cache_class_texts:
             self._text_cache = (key, feats)
         return feats
 
@@ -198,6 +199,12 @@ class PEClip(nn.Module):
         videos = self.encode_video(video, vision_prompts)
         classes = self.encode_classes(text_prompts)
         return self.config.logit_scale * videos @ classes.to(videos.dtype).T
+
+    def predict_video(self, path, **kwargs):
+        """Run the model over a video file (or image, or frame folder): see :func:`peclip.predict.predict_video`."""
+        from peclip.predict import predict_video
+
+        return predict_video(self, path, **kwargs)
 
     def _check_video(self, video: torch.Tensor) -> torch.Tensor:
         if not isinstance(video, torch.Tensor):
