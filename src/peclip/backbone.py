@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import open_clip
@@ -209,24 +210,42 @@ def fill_seam(block: nn.Module, seam: str, wrap: Callable[[nn.Module], nn.Module
 # ------------------------------------------------------------------------------------------------ run
 
 def _run_blocks(blocks: nn.ModuleList, x: torch.Tensor, attn_mask: torch.Tensor | None,
-                before_block: Callable[[int, torch.Tensor], torch.Tensor], grad_checkpointing: bool):
-    # x: (N, L, D) in and out; open_clip 3.x blocks are batch-first (checked in _check_supported)
+                before_block: Callable[[int, torch.Tensor], torch.Tensor], grad_checkpointing: bool,
+                cls_only_last: bool = False):
+    # x: (N, L, D) in and out ((N, 1, D) out with cls_only_last); open_clip 3.x blocks are batch-first
+    last = len(blocks) - 1
     for i, block in enumerate(blocks):
         x = before_block(i, x)
+        run = partial(_class_token_block, block) if (cls_only_last and i == last) else block
         if grad_checkpointing and torch.is_grad_enabled():
-            x = checkpoint(block, x, None, None, attn_mask, use_reentrant=False)
+            x = checkpoint(run, x, None, None, attn_mask, use_reentrant=False)
         else:
-            x = block(x, attn_mask=attn_mask)
+            x = run(x, attn_mask=attn_mask)
     return x
 
 
+def _class_token_block(block: nn.Module, x: torch.Tensor, k_x=None, v_x=None, attn_mask=None) -> torch.Tensor:
+    """A residual block evaluated for the class token only: ``(N, L, D) -> (N, 1, D)``.
+
+    After the last vision block only the class token is read, and every per-token part of a block
+    (MLP, adapters, the TDA's recurrence, which runs per token position) acts on each token alone;
+    only attention mixes tokens, and it still attends over all of them. So this equals
+    ``block(x)[:, :1]`` while skipping the query, output projection and MLP of the other L-1 tokens.
+    """
+    normed = block.ln_1(x)
+    attended = block.attention(q_x=normed[:, :1], k_x=normed, v_x=normed, attn_mask=attn_mask)
+    cls = x[:, :1] + block.ls_1(attended)  # (N, 1, D)
+    return cls + block.ls_2(block.mlp(block.ln_2(cls)))
+
+
 def encode_images(model: nn.Module, images: torch.Tensor, prompts: Sequence[torch.Tensor] = (),
-                  grad_checkpointing: bool = False) -> torch.Tensor:
+                  grad_checkpointing: bool = False, cls_only_last: bool = True) -> torch.Tensor:
     """Image features ``(N, embed_dim)`` (not normalised) with MaPLe visual prompts.
 
     ``prompts[k]`` is the ``(n, D)`` prompt of layer k. Layer 0's tokens are appended after the
     positional embedding and before ``ln_pre``; layers 1.. replace the last n tokens (SPEC.md 2.6).
-    Without prompts this is exactly open_clip's ``encode_image``.
+    Without prompts this is exactly open_clip's ``encode_image``. ``cls_only_last`` evaluates the
+    last block for the class token only (same result, less work; see :func:`_class_token_block`).
     """
     visual = model.visual
     n_prompt = prompts[0].shape[0] if prompts else 0
@@ -245,7 +264,7 @@ def encode_images(model: nn.Module, images: torch.Tensor, prompts: Sequence[torc
             tokens = torch.cat([tokens[:, :-n_prompt], deep], dim=1)
         return tokens
 
-    x = _run_blocks(visual.transformer.resblocks, x, None, replace_prompts, grad_checkpointing)
+    x = _run_blocks(visual.transformer.resblocks, x, None, replace_prompts, grad_checkpointing, cls_only_last)
     pooled = visual.ln_post(x[:, 0])  # class token, (N, D)
     return pooled @ visual.proj if visual.proj is not None else pooled
 

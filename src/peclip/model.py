@@ -49,6 +49,7 @@ class PEClip(nn.Module):
         self.sizes = backbone.sizes(self.clip)
         self.pretrained: str | None = None  # set by the factory; recorded in checkpoints
         self.grad_checkpointing = False  # recompute frozen blocks in backward (saves activation memory)
+        self.cls_only_last_block = True  # exact: the last vision block runs for the class token only
         self.cache_class_texts = True  # False: recompute class texts on every forward, as the official code does
         self.frame_context = FrameContext()
         self.prompts = self._build_prompts()
@@ -159,7 +160,8 @@ class PEClip(nn.Module):
         frames = video.reshape(b * t, *video.shape[2:])  # (B*T, 3, H, W), video-major
         self.frame_context.num_frames = t
         try:
-            feats = backbone.encode_images(self.clip, frames, vision_prompts, self.grad_checkpointing)
+            feats = backbone.encode_images(self.clip, frames, vision_prompts, self.grad_checkpointing,
+                                           self.cls_only_last_block)
         finally:
             self.frame_context.num_frames = None
         feats = feats.view(b, t, -1)  # (B, T, E)
