@@ -117,7 +117,7 @@ def _patch_pixels(images: np.ndarray, patch: int) -> np.ndarray:
     hp, wp = height // patch, width // patch
     x = images[..., : hp * patch, : wp * patch, :]  # drop incomplete edge patches
     x = x.reshape(*lead, hp, patch, wp, patch, channels)  # (..., hp, P, wp, P, C)
-    x = np.moveaxis(x, -5, -3)  # (..., hp, wp, P, P, C)
+    x = np.moveaxis(x, -3, -4)  # (..., hp, wp, P, P, C)
     x = x.reshape(*lead, hp * wp, patch * patch, channels)  # (..., M, N, C)
     return np.ascontiguousarray(np.swapaxes(x, -1, -2))  # (..., M, C, N): sorts run on contiguous rows
 
@@ -149,8 +149,9 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=32)
 def _winitzki_table(channels: int, n: int) -> np.ndarray:
-    """Normal scores for every possible channel-rank sum s in [0, C*N]: z(s) = ppf((s / C) / (N + 1))."""
+    """Normal scores for every possible channel-rank sum s in [C, C*N] (index s): z(s) = ppf((s / C) / (N + 1))."""
     u = (np.arange(channels * n + 1, dtype=np.float64) / channels) / (n + 1)
+    u[:channels] = 0.5  # sums below C cannot occur (ranks start at 1); keep the table finite
     z = math.sqrt(2) * winitzki_erfinv(2 * u - 1)
     z = np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
     z.setflags(write=False)
@@ -263,7 +264,7 @@ def csim_torch(a: torch.Tensor, b: torch.Tensor, patch: int = 8) -> CSIMTensors:
             raise ValueError("csim_torch: the image contains NaN or inf; ranks are undefined for them")
         x = x[..., : hp * patch, : wp * patch]  # drop incomplete edge patches
         x = x.reshape(*lead, channels, hp, patch, wp, patch)  # (..., C, hp, P, wp, P)
-        x = x.movedim(-5, -3)  # (..., hp, wp, C, P, P)
+        x = x.movedim(-2, -3).movedim(-5, -3)  # (..., C, hp, wp, P, P) -> (..., hp, wp, C, P, P)
         x = x.reshape(*lead, hp * wp, channels, patch * patch)  # (..., M, C, N)
         n = patch * patch
         u = _torch_average_ranks(x).mean(dim=-2) / (n + 1)  # (..., M, N) exact in float64
