@@ -40,11 +40,17 @@ class BottleneckAdapter(PEClipAdapter):
 class FrameContext:
     """How many frames each video has in the current vision forward; shared by all TDAs of a model.
 
-    The TDA only sees ``(B*T, L, D)`` tokens, so the model announces T here before running the tower.
+    The TDA only sees ``(B*T, L, D)`` tokens, so the model announces T (and B*T) here before running
+    the tower. It stays set after the forward, because activation checkpointing reruns the TDA
+    during the backward pass.
     """
 
     def __init__(self) -> None:
         self.num_frames: int | None = None
+        self.total_frames: int | None = None
+
+    def announce(self, num_frames: int, total_frames: int) -> None:
+        self.num_frames, self.total_frames = num_frames, total_frames
 
 
 _RNNS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
@@ -104,9 +110,9 @@ class TemporalDynamicAdapter(PEClipAdapter):
             seq = z.transpose(0, 1)  # (L, N, d)
             return self.rnn(seq)[0].transpose(0, 1)  # (N, L, d)
         t = self.context.num_frames
-        if t is None or n % t:
+        if t is None or n != self.context.total_frames:
             raise RuntimeError(
-                f"TDA got {n} frames but the model announced {t} frames per video; "
+                f"TDA got {n} frames but the model announced {self.context.total_frames} ({t} per video); "
                 "call PEClip.encode_video (not the open_clip tower directly) so T is known"
             )
         b = n // t

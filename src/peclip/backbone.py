@@ -11,7 +11,6 @@ import logging
 import os
 import zipfile
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -43,29 +42,17 @@ def build_clip(cfg: BackboneConfig) -> nn.Module:
     """A randomly initialised open_clip CLIP for ``cfg`` (no weights are fetched)."""
     if cfg.arch is not None:
         arch = dict(cfg.arch)
-        arch.setdefault("quick_gelu", cfg.quick_gelu)
-        model = open_clip.model.CLIP(**arch)
     else:
-        if cfg.name not in open_clip.list_models():
+        arch = open_clip.get_model_config(cfg.name)
+        if arch is None:
             raise ValueError(f"unknown open_clip model {cfg.name!r}; open_clip knows e.g. ViT-B-16, ViT-B-32, "
                              "ViT-L-14 (open_clip.list_models() lists all)")
-        with _quiet_root_logger():  # open_clip warns on the root logger that no weights were loaded
-            model = open_clip.create_model(cfg.name, pretrained=None, force_quick_gelu=cfg.quick_gelu)
+    if arch.pop("custom_text", False) or "multimodal_cfg" in arch:
+        raise ValueError(f"{cfg.name}: peclip needs CLIP's own text tower, not a custom or CoCa text model")
+    arch["quick_gelu"] = cfg.quick_gelu or arch.get("quick_gelu", False)
+    model = open_clip.model.CLIP(**arch)  # random init on the current default device
     _check_supported(model)
     return model
-
-
-@contextmanager
-def _quiet_root_logger():
-    def drop_no_weights(record: logging.LogRecord) -> bool:
-        return "No pretrained weights loaded" not in record.getMessage()
-
-    root = logging.getLogger()
-    root.addFilter(drop_no_weights)
-    try:
-        yield
-    finally:
-        root.removeFilter(drop_no_weights)
 
 
 def _check_supported(model: nn.Module) -> None:
@@ -114,7 +101,8 @@ def tokenize(model: nn.Module, texts: Sequence[str]) -> torch.Tensor:
         if needed > model.context_length:
             raise ValueError(f"text needs {needed} tokens but the context holds {model.context_length}; "
                              f"shorten it: {text[:80]!r}")
-    return open_clip.tokenize(list(texts), context_length=model.context_length)
+    with torch.device("cpu"):  # token ids are data, wherever the model is being built
+        return open_clip.tokenize(list(texts), context_length=model.context_length)
 
 
 # --------------------------------------------------------------------------------------------- weights

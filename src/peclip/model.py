@@ -158,12 +158,9 @@ class PEClip(nn.Module):
             video = (video - self.input_mean.to(video.dtype)) / self.input_std.to(video.dtype)
         b, t = video.shape[:2]
         frames = video.reshape(b * t, *video.shape[2:])  # (B*T, 3, H, W), video-major
-        self.frame_context.num_frames = t
-        try:
-            feats = backbone.encode_images(self.clip, frames, vision_prompts, self.grad_checkpointing,
-                                           self.cls_only_last_block)
-        finally:
-            self.frame_context.num_frames = None
+        self.frame_context.announce(t, b * t)
+        feats = backbone.encode_images(self.clip, frames, vision_prompts, self.grad_checkpointing,
+                                       self.cls_only_last_block)
         feats = feats.view(b, t, -1)  # (B, T, E)
         pooled = F.normalize(feats.mean(dim=1), dim=-1)  # (B, E)
         return (pooled, feats) if return_frames else pooled
