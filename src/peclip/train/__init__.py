@@ -1,0 +1,1 @@
+"""Training: recipes and configs, schedule, run folders and checkpoints, DDP, folds, evaluation."""
