@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -138,7 +139,9 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
         state = load_file(str(path))
     elif zipfile.is_zipfile(path) and _is_torchscript(path):
-        state = torch.jit.load(str(path), map_location="cpu").state_dict()  # OpenAI's JIT archives
+        with warnings.catch_warnings():  # torch deprecates TorchScript, but OpenAI's weights ship in it
+            warnings.simplefilter("ignore", FutureWarning)
+            state = torch.jit.load(str(path), map_location="cpu").state_dict()
     else:
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -160,6 +163,8 @@ def _is_torchscript(path: Path) -> bool:
 
 def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     own = model.state_dict()
+    transient = {name for name, _ in model.named_buffers()} - set(own)  # e.g. attn_mask in TorchScript files
+    state = {k: v for k, v in state.items() if k not in transient}
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
