@@ -14,6 +14,7 @@ import sys
 #: sub-command name -> module under peclip.commands
 COMMANDS = {
     "info": "info",
+    "csim": "csim",
 }
 
 
