@@ -1,0 +1,50 @@
+"""``PredictOptions``: how a video is cut into windows and scored, validated on construction."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from peclip.predict.windows import DEFAULT_MIN_FACE_FRACTION, check_window_settings
+
+SAMPLINGS = ("tsn", "csim")
+
+
+@dataclass
+class PredictOptions:
+    """Settings of :func:`peclip.predict.predict_video`.
+
+    - ``window`` / ``stride`` (seconds): 2 s windows every 1 s. DFEW clips last 2-5 s and FERV39K clips
+      1-2 s, and models see ``T`` frames spread over a whole clip, so a 2 s window is the length they
+      were trained on at its short end, and a 1 s stride gives one prediction per second.
+    - ``batch_size``: windows per forward pass.
+    - ``sampling``: ``tsn`` (TSN test sampling, the centre of each of ``T`` equal segments of the
+      window's face frames, SPEC.md 2.2) or ``csim`` (the ``T`` frames that change most,
+      :func:`peclip.data.csim_sampling.csim_frame_indices`).
+    - ``min_face_fraction``: a window has a face when at least this share of its frames has a tracked
+      face box; only those windows are scored.
+    - ``compound``: also give the 7 C-EXPR-DB compound scores (sum rule).
+    - ``detect_faces``: False uses the whole frame (for videos that are already face crops).
+    - ``frame_cache``: reuse per-frame embeddings across overlapping windows; None decides from the
+      model (on when it has no temporal adapter).
+    """
+
+    window: float = 2.0
+    stride: float = 1.0
+    batch_size: int = 8
+    sampling: str = "tsn"
+    min_face_fraction: float = DEFAULT_MIN_FACE_FRACTION
+    compound: bool = False
+    detect_faces: bool = True
+    frame_cache: bool | None = None
+
+    def __post_init__(self) -> None:
+        check_window_settings(self.window, self.stride)
+        if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size!r} must be a positive integer (windows per forward pass)")
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"sampling={self.sampling!r} is not valid; choose one of {', '.join(SAMPLINGS)}")
+        if not isinstance(self.min_face_fraction, int | float) or not 0 < self.min_face_fraction <= 1:
+            raise ValueError(f"min_face_fraction={self.min_face_fraction!r} must lie in (0, 1], e.g. 0.5")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,44 @@
+"""The class probabilities over time as a figure (matplotlib, drawn off-screen with the Agg canvas)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def plot_timeline(starts: np.ndarray, ends: np.ndarray, face: np.ndarray, probabilities: np.ndarray,
+                  class_names: list[str], title: str = "", path: str | os.PathLike | None = None):
+    """A line per class at each window's centre; windows without a face are shaded grey.
+
+    Returns the matplotlib ``Figure``; with ``path`` it is also written there (PNG by the suffix).
+    The figure is not registered with pyplot, so nothing is shown and no global state changes.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    centres = (np.asarray(starts) + np.asarray(ends)) / 2  # (W,)
+    face = np.asarray(face, dtype=bool)
+    for lo, hi, has_face in zip(starts, ends, face, strict=True):
+        if not has_face:
+            ax.axvspan(lo, hi, color="0.85", lw=0, zorder=0)
+    for c, name in enumerate(class_names):
+        # NaN rows (no face) break the line, so no value is drawn where no face was seen
+        ax.plot(centres, probabilities[:, c], marker="o", ms=3, lw=1.5, label=name)
+    ax.set_xlim(0, max(float(np.max(ends)) if len(ends) else 0.0, 1e-3))
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("probability")
+    if not face.all():
+        ax.plot([], [], color="0.85", lw=8, label="no face")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    ax.set_title(title, fontsize="medium")
+    ax.grid(alpha=0.3)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+    return fig

@@ -1,0 +1,150 @@
+"""``PredictionResult``: the timeline of one video, its summary, and writers for CSV, JSON, PNG and MP4."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from peclip.predict.timeline import summarize, timeline_records
+
+FORMAT = "peclip-timeline/1"
+
+
+@dataclass
+class PredictionResult:
+    """Per-window predictions for one video (or image).
+
+    Arrays have one row per window: ``starts``/``ends`` (s), ``face`` (bool), ``frames`` and
+    ``face_frames`` (counts), ``probabilities`` ``(W, C)`` (NaN rows where ``face`` is False) and, when
+    compound scores were asked for, ``compound`` ``(W, 7)``. ``frame_times`` and ``frame_boxes`` keep
+    the timestamp and tracked face box of every video frame (for the overlay).
+    """
+
+    source: str
+    class_names: list[str]
+    starts: np.ndarray
+    ends: np.ndarray
+    face: np.ndarray
+    tracks: list[int | None]
+    frames: np.ndarray
+    face_frames: np.ndarray
+    probabilities: np.ndarray
+    duration: float
+    fps: float | None
+    num_video_frames: int
+    frame_times: list[float] = field(repr=False, default_factory=list)
+    frame_boxes: list[tuple[float, float, float, float] | None] = field(repr=False, default_factory=list)
+    compound_names: list[str] = field(default_factory=list)
+    compound: np.ndarray | None = None
+    settings: dict = field(default_factory=dict)
+    elapsed: float = 0.0  # seconds spent decoding, tracking and predicting
+
+    # ------------------------------------------------------------------------------------- views
+
+    @property
+    def has_face(self) -> bool:
+        """True when at least one window has a face."""
+        return bool(np.asarray(self.face).any())
+
+    @property
+    def timeline(self) -> list[dict]:
+        """One flat record per window (see :mod:`peclip.predict.timeline`)."""
+        return timeline_records(self.starts, self.ends, self.face, self.tracks, self.frames, self.face_frames,
+                                self.probabilities, self.class_names, self.compound, self.compound_names)
+
+    @property
+    def summary(self) -> dict:
+        """Dominant emotion and its share of the face time, overall and per face track."""
+        return summarize(self.starts, self.ends, self.face, self.tracks, self.probabilities, self.class_names,
+                         self.duration, self.compound, self.compound_names)
+
+    @property
+    def speed(self) -> float | None:
+        """Seconds of video processed per second of wall time (None for a still image or no timing)."""
+        return self.duration / self.elapsed if self.elapsed > 0 and self.duration > 0 else None
+
+    def to_dataframe(self):
+        """The timeline as a pandas DataFrame (NaN where a window has no face). Needs pandas."""
+        try:
+            import pandas as pd
+        except ImportError as err:
+            raise ImportError("to_dataframe needs pandas: pip install pandas (or pip install 'peclip[pandas]'); "
+                              "result.timeline gives the same rows as a list of dicts") from err
+        return pd.DataFrame.from_records(self.timeline)
+
+    def to_dict(self) -> dict:
+        """Everything as JSON-ready data: metadata, settings, summary and timeline."""
+        return {
+            "format": FORMAT,
+            "source": self.source,
+            "duration": float(self.duration),
+            "fps": self.fps,
+            "frames": self.num_video_frames,
+            "classes": list(self.class_names),
+            "compounds": list(self.compound_names),
+            "settings": dict(self.settings),
+            "processing": {"seconds": self.elapsed, "video_seconds_per_second": self.speed},
+            "summary": self.summary,
+            "timeline": self.timeline,
+        }
+
+    # ----------------------------------------------------------------------------------- writers
+
+    def to_csv(self, path: str | os.PathLike | None = None) -> str | Path:
+        """The timeline as CSV (empty cells where a window has no face): the text, or the path written."""
+        records = self.timeline
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(records[0]) if records else ["window"], lineterminator="\n")
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: ("" if v is None else v) for k, v in record.items()})
+        return _emit(buffer.getvalue(), path)
+
+    def to_json(self, path: str | os.PathLike | None = None, indent: int | None = 2) -> str | Path:
+        """:meth:`to_dict` as JSON: the text, or the path written."""
+        return _emit(json.dumps(self.to_dict(), indent=indent, allow_nan=False), path)
+
+    def plot(self, path: str | os.PathLike | None = None):
+        """The class probabilities over time (matplotlib Figure); written to ``path`` when given."""
+        from peclip.predict.plots import plot_timeline
+
+        summary = self.summary
+        dominant = (f"dominant: {summary['dominant']} ({100 * summary['dominant_share']:.0f} % of face time)"
+                    if summary["dominant"] else "no face found")
+        title = f"{Path(self.source).name}: {dominant}"
+        return plot_timeline(self.starts, self.ends, self.face, self.probabilities, self.class_names, title, path)
+
+    def write_overlay(self, path: str | os.PathLike, progress: bool = False) -> Path:
+        """Write an MP4 of the source with the face box and current emotion on every frame."""
+        from peclip.predict.source import write_overlay
+
+        return write_overlay(self, path, progress=progress)
+
+    def save(self, directory: str | os.PathLike, stem: str | None = None, plot: bool = True,
+             overlay: bool = False) -> dict[str, Path]:
+        """Write ``<stem>.csv``, ``<stem>.json``, ``<stem>.png`` (and ``<stem>_overlay.mp4``) into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        stem = stem or Path(self.source).stem
+        written = {"csv": self.to_csv(directory / f"{stem}.csv"), "json": self.to_json(directory / f"{stem}.json")}
+        if plot:
+            self.plot(directory / f"{stem}.png")
+            written["png"] = directory / f"{stem}.png"
+        if overlay:
+            written["overlay"] = self.write_overlay(directory / f"{stem}_overlay.mp4")
+        return written
+
+
+def _emit(text: str, path: str | os.PathLike | None) -> str | Path:
+    if path is None:
+        return text
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

@@ -1,0 +1,170 @@
+"""``predict_video``: one video (or image) -> :class:`~peclip.predict.result.PredictionResult`.
+
+The video is decoded once, frame by frame. Each frame goes through the face tracker once and keeps
+only its face crop at the model's input size; frames are assigned to sliding windows as they come
+(:class:`~peclip.predict.windows.SlidingWindows`), each completed window picks ``T`` of its face
+frames, and the windows are scored in batches (:class:`~peclip.predict.scorer.WindowScorer`).
+Memory therefore holds about one window of face crops, however long the video.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from peclip.model import PEClip
+from peclip.predict.compound import check_compound_support, compound_names, compound_scores
+from peclip.predict.options import PredictOptions
+from peclip.predict.result import PredictionResult
+from peclip.predict.scorer import WindowScorer
+from peclip.predict.windows import SlidingWindows, TimedFrame, Window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Scored:
+    window: Window
+    frames: int
+    face_frames: int
+    face: bool
+    track: int | None
+    first_index: int  # the video frame index of the window's first frame (-1 when it has none)
+    probabilities: np.ndarray | None = None
+
+
+def sample_clip(window: Window, num_frames: int, sampling: str) -> list[TimedFrame]:
+    """``num_frames`` of the window's face frames: TSN segment centres, or the CSIM max-change pick."""
+    faces = window.face_frames
+    if sampling == "csim":
+        from peclip.data.csim_sampling import csim_frame_indices
+
+        indices = csim_frame_indices(np.stack([f.crop for f in faces]), num_frames)
+    else:
+        from peclip.data.sampling import tsn_indices
+
+        indices = tsn_indices(len(faces), num_frames, train=False)
+    return [faces[int(i)] for i in indices]
+
+
+def predict_frames(model: PEClip, frames: Iterable[TimedFrame], duration_of, options: PredictOptions,
+                   scorer: WindowScorer | None = None) -> list[_Scored]:
+    """Window and score a stream of frames; ``duration_of()`` gives the video's duration once the stream ends."""
+    sliding = SlidingWindows(options.window, options.stride)
+    scorer = scorer or WindowScorer(model, options.frame_cache)
+    num_frames = model.preprocess.num_frames
+    done: list[_Scored] = []
+    pending: list[tuple[_Scored, list[TimedFrame]]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        probabilities = scorer.score([clip for _, clip in pending])  # (B, C)
+        for (entry, _), probs in zip(pending, probabilities, strict=True):
+            entry.probabilities = probs
+        # windows close in time order: no later window starts before the last one's first frame
+        scorer.forget_before(pending[-1][0].first_index)
+        pending.clear()
+
+    def handle(window: Window) -> None:
+        has_face = window.has_face(options.min_face_fraction)
+        entry = _Scored(window, len(window.frames), len(window.face_frames), has_face,
+                        window.track() if has_face else None, window.frames[0].index if window.frames else -1)
+        done.append(entry)
+        if has_face:
+            pending.append((entry, sample_clip(window, num_frames, options.sampling)))
+        window.frames = []  # only the sampled clip keeps its crops, until its batch is scored
+        if len(pending) >= options.batch_size:
+            flush()
+
+    for frame in frames:
+        for window in sliding.push(frame):
+            handle(window)
+    for window in sliding.finish(duration_of()):
+        handle(window)
+    flush()
+    return done
+
+
+def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOptions | None = None, *,
+                  detector=None, overlay: str | os.PathLike | None = None, progress: bool = False,
+                  **option_kwargs) -> PredictionResult:
+    """Predict the emotion over time in the video (or image) at ``path``.
+
+    ``options`` (or keyword arguments of :class:`~peclip.predict.options.PredictOptions`, e.g.
+    ``window=2.0, stride=1.0, compound=True``) say how windows are cut and scored. ``detector`` replaces
+    the default face detector; ``overlay`` writes an MP4 with the face box and the emotion drawn on every
+    frame; ``progress`` shows a progress bar over frames.
+    """
+    from peclip.predict.source import FaceFrameSource
+
+    if options is not None and option_kwargs:
+        raise ValueError(f"give either options or keyword settings, not both (got {sorted(option_kwargs)})")
+    options = options or PredictOptions(**option_kwargs)
+    if options.compound:
+        check_compound_support(model.class_names)
+    model.eval()
+    start = time.perf_counter()
+    source = FaceFrameSource(path, model.preprocess.size, detect_faces=options.detect_faces, detector=detector,
+                             progress=progress)
+    entries = predict_frames(model, source, lambda: source.duration, options)
+    elapsed = time.perf_counter() - start
+    result = _assemble(model, source, entries, options, elapsed)
+    _report(result)
+    if overlay is not None:
+        result.write_overlay(overlay, progress=progress)
+    return result
+
+
+def _assemble(model: PEClip, source, entries: list[_Scored], options: PredictOptions,
+              elapsed: float) -> PredictionResult:
+    num_classes = len(model.class_names)
+    probabilities = np.full((len(entries), num_classes), np.nan)  # (W, C), NaN where no face
+    for i, entry in enumerate(entries):
+        if entry.probabilities is not None:
+            probabilities[i] = entry.probabilities
+    compound = None
+    if options.compound:
+        compound = compound_scores(probabilities, model.class_names)  # (W, 7)
+    return PredictionResult(
+        source=str(source.path),
+        class_names=list(model.class_names),
+        starts=np.array([e.window.start for e in entries], dtype=np.float64),
+        ends=np.array([e.window.end for e in entries], dtype=np.float64),
+        face=np.array([e.face for e in entries], dtype=bool),
+        tracks=[e.track for e in entries],
+        frames=np.array([e.frames for e in entries], dtype=np.int64),
+        face_frames=np.array([e.face_frames for e in entries], dtype=np.int64),
+        probabilities=probabilities,
+        duration=source.duration,
+        fps=source.fps,
+        num_video_frames=source.frames_read,
+        frame_times=source.frame_times,
+        frame_boxes=source.frame_boxes,
+        compound_names=compound_names() if options.compound else [],
+        compound=compound,
+        settings={"model": model.config.name, "pretrained": model.pretrained, "num_frames": model.preprocess.num_frames,
+                  "input_size": model.preprocess.size, "class_texts": list(model.class_texts),
+                  "text_templates": list(model.config.text_templates), **options.to_dict()},
+        elapsed=elapsed,
+    )
+
+
+def _report(result: PredictionResult) -> None:
+    windows = len(result.starts)
+    faces = int(result.face.sum())
+    if faces == 0:
+        log.warning("no face found in %s (%d frames, %d windows): every window is marked face=false and has no "
+                    "probabilities. If the video shows a face that is already cropped, turn face detection off "
+                    "(detect_faces=False, --no-face-detection)", result.source, result.num_video_frames, windows)
+    elif faces < windows:
+        log.info("%s: %d of %d windows have no face (marked face=false, no probabilities)", result.source,
+                 windows - faces, windows)
+    speed = result.speed
+    log.info("%s: %.1f s of video, %d windows in %.2f s%s", result.source, result.duration, windows, result.elapsed,
+             f" ({speed:.2f} video-s/s)" if speed else "")

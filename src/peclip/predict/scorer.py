@@ -1,0 +1,88 @@
+"""Class probabilities for batches of windows, with as little vision work as the model allows.
+
+Two paths, chosen from the model's structure:
+
+- **Temporal models** (TDA on, SPEC.md 2.4): a frame's features depend on the other frames of its
+  clip, so each window is one ``(T, 3, S, S)`` clip and ``B`` windows run as one ``model(video)`` call.
+- **Frame-independent models** (TDA off: plain CLIP zero-shot, or PE-CLIP without the TDA): the video
+  embedding is the normalised mean of per-frame embeddings (SPEC.md 2.8), so a frame shared by
+  overlapping windows is encoded once and its embedding reused. With the default 2 s windows at a
+  1 s stride, TSN's segment centres of neighbouring windows fall on the same frames, which halves the
+  vision work. The logits are then ``logit_scale * normalize(mean_t f_t) @ classes.T``, exactly what
+  ``PEClip.forward`` computes (a test checks the two agree).
+
+Everything runs under :func:`torch.inference_mode`; the class-text features are computed once per
+model (the model caches them in eval mode) and reused for every batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from peclip.model import PEClip
+from peclip.predict.windows import TimedFrame
+
+
+def frames_to_tensor(crops: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
+    """``N`` uint8 crops ``(S, S, 3)`` -> float ``(N, 3, S, S)`` in [0, 1] on ``device``."""
+    array = np.stack(crops)  # (N, S, S, 3)
+    return torch.from_numpy(array).to(device).permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, S, S)
+
+
+class WindowScorer:
+    """Turn clips (lists of ``T`` sampled frames with crops) into class probabilities ``(B, C)``."""
+
+    def __init__(self, model: PEClip, frame_cache: bool | None = None):
+        self.model = model
+        self.device = next(model.parameters()).device
+        independent = not model.config.temporal.enabled
+        if frame_cache and not independent:
+            raise ValueError("frame_cache=True needs a model whose frames are encoded independently (temporal "
+                             "adapter off); this model's TDA mixes frames over time, so leave frame_cache unset")
+        self.frame_cache = independent if frame_cache is None else frame_cache
+        self._cache: dict[int, torch.Tensor] = {}  # frame index -> (E,) embedding, not normalised
+        self.frames_encoded = 0
+
+    @torch.inference_mode()
+    def score(self, clips: Sequence[Sequence[TimedFrame]]) -> np.ndarray:
+        """Probabilities ``(B, C)`` (float64) for ``B`` clips of ``T`` frames each."""
+        if not clips:
+            return np.zeros((0, len(self.model.class_names)))
+        self.model.eval()
+        logits = self._logits_cached(clips) if self.frame_cache else self._logits_clips(clips)
+        return torch.softmax(logits.float(), dim=-1).double().cpu().numpy()
+
+    def _logits_clips(self, clips: Sequence[Sequence[TimedFrame]]) -> torch.Tensor:
+        b, t = len(clips), len(clips[0])
+        frames = frames_to_tensor([f.crop for clip in clips for f in clip], self.device)  # (B*T, 3, S, S)
+        video = frames.view(b, t, *frames.shape[1:])  # (B, T, 3, S, S)
+        self.frames_encoded += b * t
+        return self.model(video)  # (B, C)
+
+    def _logits_cached(self, clips: Sequence[Sequence[TimedFrame]]) -> torch.Tensor:
+        text_prompts, vision_prompts = self.model.prompt_tokens()
+        new: dict[int, TimedFrame] = {}
+        for clip in clips:
+            for f in clip:
+                if f.index not in self._cache:
+                    new[f.index] = f
+        if new:
+            order = sorted(new)
+            frames = frames_to_tensor([new[i].crop for i in order], self.device)  # (N, 3, S, S)
+            _, feats = self.model.encode_video(frames.unsqueeze(1), vision_prompts, return_frames=True)  # (N, 1, E)
+            self.frames_encoded += len(order)
+            for i, feat in zip(order, feats[:, 0], strict=True):
+                self._cache[i] = feat
+        per_clip = torch.stack([torch.stack([self._cache[f.index] for f in clip]) for clip in clips])  # (B, T, E)
+        videos = F.normalize(per_clip.mean(dim=1), dim=-1)  # (B, E)
+        classes = self.model.encode_classes(text_prompts)  # (C, E), cached by the model
+        return self.model.config.logit_scale * videos @ classes.to(videos.dtype).T  # (B, C)
+
+    def forget_before(self, frame_index: int) -> None:
+        """Drop cached embeddings of frames before ``frame_index`` (no later window can use them)."""
+        for i in [i for i in self._cache if i < frame_index]:
+            del self._cache[i]
