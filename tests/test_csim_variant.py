@@ -109,3 +109,20 @@ def test_torch_path_on_identical_and_reversed_images():
 def test_torch_path_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="same shape"):
         csim_torch(torch.zeros(3, 16, 16), torch.zeros(3, 16, 8))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_torch_path_on_cuda_matches_cpu():
+    rng = np.random.default_rng(6)
+    a = torch.from_numpy(rng.integers(0, 8, size=(4, 3, 32, 40), dtype=np.uint8))
+    b = torch.from_numpy(rng.integers(0, 8, size=(4, 3, 32, 40), dtype=np.uint8))
+    for x, y in [(a, b), (a.float(), b.float())]:
+        on_cpu, on_gpu = csim_torch(x, y), csim_torch(x.cuda(), y.cuda())
+        torch.testing.assert_close(on_gpu.map.cpu(), on_cpu.map, rtol=0, atol=1e-6)
+
+
+def test_uint8_histogram_ranks_equal_sorted_ranks():
+    rng = np.random.default_rng(7)
+    a = torch.from_numpy(rng.integers(0, 256, size=(2, 3, 24, 24), dtype=np.uint8))
+    b = torch.from_numpy(rng.integers(0, 4, size=(2, 3, 24, 24), dtype=np.uint8))  # heavy ties
+    torch.testing.assert_close(csim_torch(a, b).map, csim_torch(a.float(), b.float()).map, rtol=0, atol=0)

@@ -122,17 +122,17 @@ def _patch_pixels(images: np.ndarray, patch: int) -> np.ndarray:
     return np.ascontiguousarray(np.swapaxes(x, -1, -2))  # (..., M, C, N): sorts run on contiguous rows
 
 
-def _ordinal_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks along the last axis, ties broken by NumPy's default (unstable) argsort, int64."""
+def _ordinal_ranks2(x: np.ndarray) -> np.ndarray:
+    """Twice the 1-based ranks along the last axis, ties broken by NumPy's default (unstable) argsort."""
     order = np.argsort(x, axis=-1)  # default kind on purpose: this is the reference's tie-breaking
-    ranks = np.empty(order.shape, dtype=np.int64)
-    steps = np.broadcast_to(np.arange(1, x.shape[-1] + 1, dtype=np.int64), order.shape)
-    np.put_along_axis(ranks, order, steps, axis=-1)  # inverse permutation == argsort(argsort(x)) + 1
-    return ranks
+    ranks2 = np.empty(order.shape, dtype=np.int64)
+    steps = np.broadcast_to(np.arange(2, 2 * x.shape[-1] + 1, 2, dtype=np.int64), order.shape)
+    np.put_along_axis(ranks2, order, steps, axis=-1)  # inverse permutation == 2 * (argsort(argsort(x)) + 1)
+    return ranks2
 
 
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks along the last axis with tied values sharing the mean of their ranks, float64."""
+def _average_ranks2(x: np.ndarray) -> np.ndarray:
+    """Twice the 1-based average ranks along the last axis (tied values share the mean of their ranks)."""
     n = x.shape[-1]
     order = np.argsort(x, axis=-1, kind="stable")
     xs = np.take_along_axis(x, order, axis=-1)
@@ -142,26 +142,40 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
     ends = np.concatenate([differs, np.ones_like(differs[..., :1])], axis=-1)
     first = np.maximum.accumulate(np.where(starts, pos, 0), axis=-1)  # first sorted slot of the tie group
     last = np.flip(np.minimum.accumulate(np.flip(np.where(ends, pos, n - 1), -1), axis=-1), -1)
-    ranks = np.empty(order.shape, dtype=np.float64)
-    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=-1)
-    return ranks
+    ranks2 = np.empty(order.shape, dtype=np.int64)
+    np.put_along_axis(ranks2, order, first + last + 2, axis=-1)  # 2 * ((first + last) / 2 + 1)
+    return ranks2
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks along the last axis with tied values sharing the mean of their ranks, float64."""
+    return _average_ranks2(x) / 2
+
+
+def _copula_values(channels: int, n: int) -> np.ndarray:
+    """u for every doubled channel-rank sum k in [0, 2 C N]: u = ((k / 2) / C) / (N + 1), float64.
+
+    These are the reference's ``mean(ranks over channels) / (N + 1)`` with the same float operations:
+    ``k / 2`` is the exact (half-)integer rank sum. Sums below C cannot occur (ranks start at 1);
+    those entries hold 0.5 so that the tables stay finite.
+    """
+    u = ((np.arange(2 * channels * n + 1, dtype=np.float64) / 2) / channels) / (n + 1)
+    u[: 2 * channels] = 0.5
+    return u
 
 
 @functools.lru_cache(maxsize=32)
-def _winitzki_table(channels: int, n: int) -> np.ndarray:
-    """Normal scores for every possible channel-rank sum s in [C, C*N] (index s): z(s) = ppf((s / C) / (N + 1))."""
-    u = (np.arange(channels * n + 1, dtype=np.float64) / channels) / (n + 1)
-    u[:channels] = 0.5  # sums below C cannot occur (ranks start at 1); keep the table finite
-    z = math.sqrt(2) * winitzki_erfinv(2 * u - 1)
-    z = np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
+def _normal_score_table(channels: int, n: int, inverse: str) -> np.ndarray:
+    """Normal score of every doubled rank sum (see :func:`_copula_values`), float64, read-only."""
+    u = _copula_values(channels, n)
+    if inverse == "winitzki":
+        z = np.nan_to_num(math.sqrt(2) * winitzki_erfinv(2 * u - 1), nan=0.0, posinf=0.0, neginf=0.0)
+    else:
+        import torch
+
+        z = torch.special.ndtri(torch.from_numpy(u)).numpy()
     z.setflags(write=False)
     return z
-
-
-def _exact_normal_scores(u: np.ndarray) -> np.ndarray:
-    import torch
-
-    return torch.special.ndtri(torch.from_numpy(np.ascontiguousarray(u, dtype=np.float64))).numpy()
 
 
 def copula_transform(
@@ -170,7 +184,9 @@ def copula_transform(
     """Normal-score copula vectors of every patch: (..., H, W, C) or (H, W) -> (..., M, N) float64.
 
     ``M = (H // P) * (W // P)`` patches in row-major order, ``N = P * P``. Compute these once per frame
-    when one frame is compared with several others (see :func:`patch_similarities`).
+    when one frame is compared with several others (see :func:`patch_similarities`). Normal scores
+    are looked up in a table over every possible channel-rank sum, holding exactly the values the
+    elementwise formula gives.
     """
     _check_options(patch, ties, inverse)
     x = np.asarray(images)
@@ -179,17 +195,8 @@ def copula_transform(
     _check_image_array(x, "image", patch)
     pixels = _patch_pixels(x, patch)  # (..., M, C, N)
     channels, n = pixels.shape[-2], pixels.shape[-1]
-    if ties == "ordinal":
-        rank_sum = _ordinal_ranks(pixels).sum(axis=-2)  # (..., M, N) integer sums over channels
-        if inverse == "winitzki":
-            return _winitzki_table(channels, n)[rank_sum]
-        u = (rank_sum / channels) / (n + 1)
-    else:
-        u = _average_ranks(pixels).mean(axis=-2) / (n + 1)  # (..., M, N)
-        if inverse == "winitzki":
-            z = math.sqrt(2) * winitzki_erfinv(2 * u - 1)
-            return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)
-    return _exact_normal_scores(u)
+    ranks2 = _ordinal_ranks2(pixels) if ties == "ordinal" else _average_ranks2(pixels)  # (..., M, C, N)
+    return _normal_score_table(channels, n, inverse)[ranks2.sum(axis=-2)]  # (..., M, N)
 
 
 def patch_similarities(z1: np.ndarray, z2: np.ndarray) -> np.ndarray:
@@ -219,21 +226,25 @@ def csim(
     return CSIMResult(score=float(np.mean(sim_map)), map=sim_map)
 
 
-def _torch_average_ranks(x: torch.Tensor) -> torch.Tensor:
-    """Average (tie-sharing) 1-based ranks along the last dim, returned as float64 (exact halves)."""
+def _torch_average_ranks2(x: torch.Tensor) -> torch.Tensor:
+    """Twice the 1-based average ranks along the last dim (int64); uint8 by histogram, others by sorting."""
     import torch
 
     n = x.shape[-1]
+    if x.dtype == torch.uint8:
+        values = x.reshape(-1, n).long()  # (R, N): rows are one channel of one patch
+        counts = torch.zeros(values.shape[0], 256, dtype=torch.long, device=x.device)
+        counts.scatter_add_(1, values, torch.ones_like(values))  # (R, 256) histogram per row
+        below = counts.cumsum(dim=1) - counts  # how many values of the row are smaller than each bin
+        ranks2 = 2 * below.gather(1, values) + counts.gather(1, values) + 1  # 2 * less + ties + 1
+        return ranks2.reshape(x.shape)  # (R, N) -> (..., N)
     xs, order = torch.sort(x, dim=-1, stable=True)
     pos = torch.arange(n, device=x.device).expand(xs.shape)
     differs = xs[..., 1:] != xs[..., :-1]  # (..., N-1)
     edge = torch.ones_like(differs[..., :1])
-    starts = torch.cat([edge, differs], dim=-1)
-    ends = torch.cat([differs, edge], dim=-1)
-    first = torch.where(starts, pos, 0).cummax(dim=-1).values
-    last = torch.where(ends, pos, n - 1).flip(-1).cummin(dim=-1).values.flip(-1)
-    sorted_ranks = (first + last).double() / 2 + 1
-    return torch.empty_like(sorted_ranks).scatter_(-1, order, sorted_ranks)
+    first = torch.where(torch.cat([edge, differs], dim=-1), pos, 0).cummax(dim=-1).values
+    last = torch.where(torch.cat([differs, edge], dim=-1), pos, n - 1).flip(-1).cummin(dim=-1).values.flip(-1)
+    return torch.empty_like(first).scatter_(-1, order, first + last + 2)
 
 
 def csim_torch(a: torch.Tensor, b: torch.Tensor, patch: int = 8) -> CSIMTensors:
@@ -250,6 +261,10 @@ def csim_torch(a: torch.Tensor, b: torch.Tensor, patch: int = 8) -> CSIMTensors:
     if a.shape != b.shape:
         raise ValueError(f"csim_torch needs tensors of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     out_dtype = torch.float64 if a.dtype == torch.float64 else torch.float32
+    channels = 1 if a.dim() == 2 else a.shape[-3]
+    # ndtri of every possible u, evaluated in the output dtype: the same values as elementwise
+    u_table = torch.from_numpy(_copula_values(channels, patch * patch))
+    table = torch.special.ndtri(u_table.to(out_dtype)).to(a.device)
 
     def scores(x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
@@ -266,9 +281,8 @@ def csim_torch(a: torch.Tensor, b: torch.Tensor, patch: int = 8) -> CSIMTensors:
         x = x.reshape(*lead, channels, hp, patch, wp, patch)  # (..., C, hp, P, wp, P)
         x = x.movedim(-2, -3).movedim(-5, -3)  # (..., C, hp, wp, P, P) -> (..., hp, wp, C, P, P)
         x = x.reshape(*lead, hp * wp, channels, patch * patch)  # (..., M, C, N)
-        n = patch * patch
-        u = _torch_average_ranks(x).mean(dim=-2) / (n + 1)  # (..., M, N) exact in float64
-        return torch.special.ndtri(u.to(out_dtype))
+        rank2_sum = _torch_average_ranks2(x).sum(dim=-2)  # (..., M, N) doubled channel-rank sums
+        return table[rank2_sum]
 
     z1, z2 = scores(a), scores(b)
     n = z1.shape[-1]
