@@ -127,6 +127,21 @@ def test_ties_resolve_as_numpy_default_argsort_on_uint8():
     assert np.abs(result.map - reference_csim_map(a, b, 8, tie_kind="stable")).max() > 1e-3
 
 
+def test_normal_scores_are_bit_identical_to_the_elementwise_definition():
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 5, size=(16, 24, 3), dtype=np.uint8)  # ties everywhere
+    z = copula_transform(image)  # (6, 64), patches row-major
+    a = 0.147
+    for index, (r, c) in enumerate((r, c) for r in range(0, 16, 8) for c in range(0, 24, 8)):
+        features = image[r:r + 8, c:c + 8].reshape(-1, 3)
+        u = np.mean(np.argsort(np.argsort(features, axis=0), axis=0) + 1, axis=1) / (len(features) + 1)
+        x = 2 * u - 1
+        ln = np.log(1 - x**2)
+        t1 = (2 / (np.pi * a)) + (ln / 2)
+        expected = math.sqrt(2) * (np.sign(x) * np.sqrt(np.sqrt(t1**2 - ln / a) - t1))
+        np.testing.assert_array_equal(z[index], np.nan_to_num(expected, nan=0.0, posinf=0.0, neginf=0.0))
+
+
 def test_faithful_map_matches_the_definition_on_a_real_face():
     import cv2
 

@@ -17,21 +17,29 @@ implementation (github.com/safouaneelg/copulasimilarity, ``CopulaSimilarity/CSM.
   dropped; patch order is row-major, and so is the order of pixels inside a patch;
 - ranks are ``argsort(argsort(x)) + 1`` per channel, where the inner ``argsort`` is NumPy's *default*
   ``np.argsort`` applied to the pixel values **in the image's own dtype**. That sort is not stable:
-  for ``N <= 16`` it is an insertion sort (ties keep pixel order), for larger ``N`` an introsort
-  whose partitioning reorders equal values. We call the same NumPy function on the same values, so
-  ties resolve exactly as theirs do (the outer ``argsort`` of a permutation is its unique inverse,
-  which we compute by scattering instead of sorting);
-- channel ranks are averaged (``np.mean`` over channels), divided by ``N + 1``, and passed through
-  Winitzki's closed-form ``erfinv`` (``a = 0.147``) evaluated with the same float64 operations in the
-  same order, then any NaN/inf is set to 0 (``np.nan_to_num``) as they do;
-- the distance is the Euclidean norm divided by ``sqrt(N)``, clipped at 0 from below.
+  on uint8 it is NumPy's introsort, an insertion sort for ``N <= 16`` (ties keep pixel order) and a
+  median-of-3 quicksort above (``N = 64`` for ``P = 8``) whose partitioning reorders equal values.
+  We call the same function (``np.argsort``, default kind, same dtype) on the same 1-D sequences, so
+  ties resolve exactly as theirs do on the same NumPy (the outer ``argsort`` of a permutation is its
+  unique inverse, which we compute by scattering instead of sorting);
+- channel ranks are averaged (``np.mean`` over channels: ``sum / C``), divided by ``N + 1``, and passed
+  through Winitzki's closed-form ``erfinv`` (``a = 0.147``) with the same float64 operations in the
+  same order, then NaN/inf is set to 0 (``np.nan_to_num``) as they do. We evaluate this once for every
+  possible channel-rank sum and look the values up, which gives bit-identical normal scores;
+- the distance is the Euclidean norm divided by ``sqrt(N)``, clipped at 0 from below; the global
+  score is the plain mean of the map.
 
-The map agrees with theirs to float64 rounding (their ``np.linalg.norm`` goes through a BLAS dot,
-ours through ``np.sum``; the difference is at the 1e-15 level, see ``tests/test_csim_metric.py``).
+Measured against a per-patch loop over the same definition (``tests/test_csim_metric.py``): the
+normal scores are bit-identical; patch similarities differ by at most 2.2e-16 (their
+``np.linalg.norm`` sums through a BLAS dot, ours through ``np.sum``), most are bit-identical.
 Results are deterministic for uint8 input. For float input the faithful mode ranks the float values
-as given, and NumPy sorts 32/64-bit types with different (SIMD) algorithms than uint8, so *ties*
-among equal floats are broken differently: a float copy of a uint8 image can score differently from
-the image itself. Tie-free input is unaffected. Use ``ties="average"`` for float input.
+as given, and NumPy sorts 32/64-bit types with other (SIMD) algorithms than uint8, so *ties* among
+equal floats are broken differently: a float copy of a uint8 image can score differently from the
+image itself. Tie-free input is unaffected. Use ``ties="average"`` for float input.
+
+Note that a patch scores 0 against its rank-reversed copy when its channels share one pixel order
+(gray images, ``255 - x`` of a gray patch); with independent channel orders the channel average
+pulls the normal scores towards 0 and the reversed copy keeps a small positive similarity.
 
 ``ties="average", inverse="exact"`` (the *exact* variant) gives tied pixels the mean of the ranks
 they span (scipy's ``rankdata(method="average")``) and uses the exact inverse normal CDF
