@@ -18,7 +18,7 @@ dynamic programming over (slot, frame) in ``O(T F^2)`` on the ``F x F`` dissimil
 Dissimilarities are rounded to multiples of ``2**-20`` before the search so that sums compare exactly.
 Equal totals (frozen or repeated frames, a static clip) are resolved, in this order, towards picks
 that differ from their own predecessor frame (of a run of identical frames, the first one: the
-moment of the change), towards TSN's segment centres ``floor((k + 0.5) F / T)``, then towards earlier
+moment of the change), towards TSN's test-time segment centres (SPEC.md 2.2), then towards earlier
 frames. A fully static clip therefore gets TSN's test-time indices.
 
 Cost: every frame is transformed once (the faithful, uint8 tie-breaking argsort dominates), then
@@ -109,8 +109,9 @@ def pairwise_dissimilarity(copulas: np.ndarray) -> np.ndarray:
 
 
 def tsn_centres(num_available: int, num_frames: int) -> list[int]:
-    """TSN test-time indices: the centre of each of ``num_frames`` equal segments."""
-    return [int((k + 0.5) * num_available / num_frames) for k in range(num_frames)]
+    """TSN test-time indices (SPEC.md 2.2): ``tick = F / T``, frame ``k`` = ``int(tick / 2 + tick * k)``."""
+    tick = num_available / num_frames
+    return [int(tick / 2 + tick * k) for k in range(num_frames)]
 
 
 def _lexicographic_argmax(keys: list[np.ndarray]) -> np.ndarray:
@@ -174,18 +175,23 @@ def csim_frame_indices(
     """Pick ``num_frames`` sorted, distinct frame indices where the clip changes most (module docstring).
 
     ``frames`` is ``(N, H, W, C)`` (uint8 for the deterministic faithful ranks). Frames larger than
-    ``max_side`` are area-downscaled first (the default 112 keeps 14 x 14 patches of 8 px on a
-    face crop and a 150-frame clip under ~0.5 s on 2 CPU cores); ``max_side=None`` uses full
-    resolution. ``copulas`` may carry precomputed :func:`~peclip.metrics.copula.copula_transform`
-    vectors ``(N, M, P*P)`` (e.g. computed once per video for sliding windows); ``frames`` is then
-    only used for its length and may be ``None``. With fewer than ``num_frames`` frames the result
-    is ``0..N-1`` followed by ``N-1`` repeated (TSN's edge padding), the only case with repeats.
+    ``max_side`` are area-downscaled first (the default 112 keeps 14 x 14 patches of 8 px on a face
+    crop; measured times in ``docs/readme/csim.md``); ``max_side=None`` uses full resolution.
+    ``copulas`` may carry precomputed :func:`~peclip.metrics.copula.copula_transform` vectors
+    ``(N, M, P*P)`` (e.g. computed once per video and sliced per window); ``frames`` is then ignored
+    and may be ``None``. With at most ``num_frames`` frames the result is ``0..N-1`` followed by
+    ``N-1`` repeated (TSN's edge padding, SPEC.md 2.2), the only case with repeats. Memory grows
+    as ``F^2`` (a few ``F x F`` int64 arrays): meant for clips and windows, not whole long videos.
     """
-    if copulas is None:
-        frames = _check_frames(frames)
-        copulas = copula_transform(_downscale(frames, max_side, patch), patch)  # (N, M, P*P)
-    elif copulas.ndim != 3:
-        raise ValueError(f"expected precomputed copulas of shape (N, M, P*P), got {copulas.shape}")
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    if copulas is None:
+        frames = _check_frames(frames)
+        if len(frames) <= num_frames:
+            return select_max_change(np.zeros((len(frames), len(frames))), num_frames)  # edge padding
+        small = _downscale(frames, max_side, patch)
+        log.debug("csim sampling: %d frames %s -> %s", len(frames), frames.shape[1:3], small.shape[1:3])
+        copulas = copula_transform(small, patch)  # (N, M, P*P)
+    elif copulas.ndim != 3:
+        raise ValueError(f"expected precomputed copulas of shape (N, M, P*P), got {copulas.shape}")
     return select_max_change(pairwise_dissimilarity(copulas), num_frames)
