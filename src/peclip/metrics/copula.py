@@ -64,6 +64,8 @@ if TYPE_CHECKING:  # torch is imported lazily so that the numpy metric and the C
 WINITZKI_A = 0.147
 TIES = ("ordinal", "average")
 INVERSES = ("winitzki", "exact")
+#: rows per chunk of the uint8 histogram ranks in csim_torch (a 2,048 x 256 int32 histogram is 2 MB)
+_HISTOGRAM_ROWS = 2048
 #: named (ties, inverse) pairs, used by the CLI
 VARIANTS = {"faithful": ("ordinal", "winitzki"), "exact": ("average", "exact")}
 
@@ -240,12 +242,15 @@ def _torch_average_ranks2(x: torch.Tensor) -> torch.Tensor:
 
     n = x.shape[-1]
     if x.dtype == torch.uint8:
-        values = x.reshape(-1, n).long()  # (R, N): rows are one channel of one patch
-        counts = torch.zeros(values.shape[0], 256, dtype=torch.long, device=x.device)
-        counts.scatter_add_(1, values, torch.ones_like(values))  # (R, 256) histogram per row
-        below = counts.cumsum(dim=1) - counts  # how many values of the row are smaller than each bin
-        ranks2 = 2 * below.gather(1, values) + counts.gather(1, values) + 1  # 2 * less + ties + 1
-        return ranks2.reshape(x.shape)  # (R, N) -> (..., N)
+        rows = x.reshape(-1, n).long()  # (R, N): one channel of one patch per row
+        ranks2 = torch.empty_like(rows)
+        for start in range(0, rows.shape[0], _HISTOGRAM_ROWS):  # chunks keep the histograms in cache
+            values = rows[start : start + _HISTOGRAM_ROWS]
+            counts = torch.zeros(values.shape[0], 256, dtype=torch.int32, device=x.device)
+            counts.scatter_add_(1, values, torch.ones(values.shape, dtype=torch.int32, device=x.device))
+            below = counts.cumsum(dim=1, dtype=torch.int32) - counts  # row values smaller than each bin
+            ranks2[start : start + _HISTOGRAM_ROWS] = 2 * below.gather(1, values) + counts.gather(1, values) + 1
+        return ranks2.reshape(x.shape)  # (R, N) -> (..., N); 2 * less + ties + 1 = twice the average rank
     xs, order = torch.sort(x, dim=-1, stable=True)
     pos = torch.arange(n, device=x.device).expand(xs.shape)
     differs = xs[..., 1:] != xs[..., :-1]  # (..., N-1)
