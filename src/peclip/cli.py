@@ -15,6 +15,8 @@ import sys
 COMMANDS = {
     "info": "info",
     "csim": "csim",
+    "prepare": "prepare",
+    "scan": "scan",
 }
 
 

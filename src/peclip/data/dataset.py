@@ -1,0 +1,225 @@
+"""From manifest items to batches: :class:`ClipDataset`, :func:`build_dataloader`, :func:`load_dataset_items`.
+
+A sample is ``(clip (T, 3, S, S) float32, label int)``: TSN indices (SPEC.md 2.2) or CSIM indices,
+decoded, then the clip-consistent transform (SPEC.md 2.3). Every random draw of a sample comes from a
+generator seeded by ``(seed, epoch, index)``, so a sample does not depend on the worker that loads
+it, the number of workers or the order of loading.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from peclip.data.config import DataConfig
+from peclip.data.manifest import ClipItem, Problem, read_annotation, read_manifest
+from peclip.data.sampling import tsn_indices
+from peclip.data.scan import ScanReport, scan_items
+from peclip.data.specs import get_dataset_spec
+from peclip.data.transforms import build_transform
+from peclip.data.video import count_frames, read_all_frames, read_frames
+from peclip.labels import get_label_set
+
+log = logging.getLogger(__name__)
+
+
+class MissingSplitError(ValueError):
+    """A manifest has no way to tell which clips belong to the split asked for."""
+
+
+class ClipDataset(Dataset):
+    """Clips of ``items`` as ``(clip, label)``; ``train`` picks random TSN offsets and the train transform.
+
+    Call :meth:`set_epoch` before each epoch so that training clips change from epoch to epoch; the
+    epoch lives in shared memory, so persistent DataLoader workers see it.
+    """
+
+    def __init__(self, items: list[ClipItem], cfg: DataConfig, train: bool, seed: int = 0):
+        if not items:
+            raise ValueError("ClipDataset got no items; check the manifest and the split/fold asked for")
+        self.items = list(items)
+        self.cfg = cfg
+        self.train = train
+        self.seed = int(seed)
+        self.transform = build_transform(cfg, train)
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self._counts: dict[Path, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self._epoch.fill_(int(epoch))
+
+    @property
+    def labels(self) -> list[int]:
+        return [item.label for item in self.items]
+
+    def generators(self, index: int) -> tuple[np.random.Generator, torch.Generator]:
+        """The sample's numpy generator (frame offsets) and torch generator (transform draws)."""
+        seq = np.random.SeedSequence([self.seed, self.epoch, int(index), int(self.train)])
+        rng = np.random.default_rng(seq)
+        return rng, torch.Generator().manual_seed(int(rng.integers(2**62)))
+
+    def num_frames(self, item: ClipItem) -> int:
+        """Frames to sample from: the manifest's count when it states one, else the count on disk."""
+        if item.num_frames is not None:
+            return item.num_frames
+        if item.path not in self._counts:
+            self._counts[item.path] = count_frames(item.path, order=self.cfg.frame_order)
+        return self._counts[item.path]
+
+    def frame_indices(self, index: int, rng: np.random.Generator) -> list[int]:
+        """TSN indices of sample ``index`` (SPEC.md 2.2)."""
+        return tsn_indices(self.num_frames(self.items[index]), self.cfg.num_frames, self.train, rng)
+
+    def load_frames(self, index: int, rng: np.random.Generator) -> np.ndarray:
+        """The ``(T, H, W, 3)`` uint8 frames of sample ``index`` before the transform."""
+        item = self.items[index]
+        if self.cfg.sampling == "csim":
+            # CSIM looks at every frame, so the clip is decoded whole (only the stated frames count).
+            from peclip.data.csim_sampling import csim_frame_indices
+
+            frames = read_all_frames(item.path, order=self.cfg.frame_order)  # (N, H, W, 3)
+            frames = frames[: self.num_frames(item)] if item.num_frames else frames
+            return frames[csim_frame_indices(frames, self.cfg.num_frames)]  # (T, H, W, 3)
+        return read_frames(item.path, self.frame_indices(index, rng), order=self.cfg.frame_order)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        rng, generator = self.generators(index)
+        frames = self.load_frames(index, rng)
+        return self.transform(frames, generator), self.items[index].label  # (T, 3, S, S)
+
+
+def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
+    """Tell a loader's dataset and (distributed) sampler which epoch starts."""
+    if hasattr(loader.dataset, "set_epoch"):
+        loader.dataset.set_epoch(epoch)
+    sampler = loader.sampler if loader.batch_sampler is None else getattr(loader.batch_sampler, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+
+
+def build_dataloader(dataset: ClipDataset, batch_size: int, train: bool, num_workers: int | None = None,
+                     pin_memory: bool | None = None, sampler: Sampler | None = None, seed: int = 0,
+                     drop_last: bool | None = None, prefetch_factor: int | None = None) -> DataLoader:
+    """A DataLoader for ``dataset``: shuffled and ``drop_last`` for training (SPEC.md 3.1), in order for
+    testing. Workers and pinning default to ``dataset.cfg`` (pinning only when CUDA is present). When
+    ``torch.distributed`` is initialised and no ``sampler`` is given, a ``DistributedSampler`` splits the
+    data between processes; call :func:`set_loader_epoch` each epoch."""
+    cfg = dataset.cfg
+    num_workers = cfg.num_workers if num_workers is None else num_workers
+    pin_memory = (cfg.pin_memory if pin_memory is None else pin_memory) and torch.cuda.is_available()
+    drop_last = train if drop_last is None else drop_last
+    if sampler is None and torch.distributed.is_available() and torch.distributed.is_initialized():
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(dataset, shuffle=train, seed=seed, drop_last=drop_last)
+    generator = torch.Generator().manual_seed(seed) if sampler is None and train else None
+    extra = {"prefetch_factor": prefetch_factor} if prefetch_factor and num_workers > 0 else {}
+    return DataLoader(dataset, batch_size=batch_size, shuffle=train if sampler is None else False, sampler=sampler,
+                      num_workers=num_workers, pin_memory=pin_memory, drop_last=drop_last, generator=generator,
+                      persistent_workers=num_workers > 0, **extra)
+
+
+def _filter(items: list[ClipItem], split: str, fold: int | None, source: str, k_fold_ok: bool) -> list[ClipItem]:
+    has_split = any(i.split is not None for i in items)
+    has_fold = any(i.fold is not None for i in items)
+    if has_fold and fold is None:
+        raise ValueError(f"{source} assigns folds; set data.fold to one of "
+                         f"{sorted({i.fold for i in items if i.fold is not None})}")
+    if has_split:
+        items = [i for i in items if i.split == split]
+        if has_fold:
+            items = [i for i in items if i.fold == fold]
+    elif has_fold and k_fold_ok:
+        # No split column: k-fold cross-validation, the fold's clips are the test set.
+        items = [i for i in items if (i.fold == fold) == (split == "test")]
+    return items
+
+
+def read_split(cfg: DataConfig, split: str, fold: int | None = None,
+               problems: list[Problem] | None = None) -> list[ClipItem]:
+    """The manifest items of ``split`` (``train``/``test``/any split name of a CSV) and ``fold``.
+
+    A named dataset whose ``manifest`` is a folder reads its official annotation files from it. A CSV
+    is filtered by its ``split``/``fold`` columns (a fold column without a split column means k-fold:
+    the fold is the test set). ``test_manifest``, when set, is the test split.
+    """
+    fold = cfg.fold if fold is None else fold
+    if cfg.manifest is None:
+        raise ValueError("data.manifest is not set: give the annotation folder of a named dataset or your "
+                         "CSV/annotation file (see `peclip prepare` to make one from videos)")
+    spec = None if cfg.dataset == "custom" else get_dataset_spec(cfg.dataset)
+    label_set = get_label_set(cfg.label_set)
+    annotation = {"strip_prefix": cfg.strip_prefix, "anchors": spec.anchors if spec else (),
+                  "label_map": spec.label_map if spec and cfg.remap_labels else None}
+    manifest = Path(cfg.manifest)
+    if spec is not None and manifest.is_dir():
+        file = manifest / spec.annotation_file(split, fold)
+        return read_annotation(file, root=cfg.root, split=split, fold=fold, problems=problems, **annotation)
+    if manifest.is_dir():
+        raise ValueError(f"data.manifest={cfg.manifest!r} is a folder; a custom dataset needs a CSV or "
+                         "annotation file")
+    if cfg.test_manifest is not None:
+        path = Path(cfg.test_manifest) if split == "test" else manifest
+        items = read_manifest(path, cfg.root, label_set, problems, **annotation)
+        return _filter(items, split, fold, str(path), k_fold_ok=False) if any(i.split for i in items) else items
+    items = read_manifest(manifest, cfg.root, label_set, problems, **annotation)
+    if not any(i.split is not None or i.fold is not None for i in items):
+        if split == "train":
+            return items
+        raise MissingSplitError(f"{manifest} has no split or fold column, so it has no {split!r} split; add a split "
+                         "column (train/test) or set data.test_manifest")
+    return _filter(items, split, fold, str(manifest), k_fold_ok=True)
+
+
+def scan_split(cfg: DataConfig, split: str, fold: int | None = None, progress: bool = True,
+               deep: bool = False) -> ScanReport:
+    """Read a split and scan it: the report lists malformed lines and every bad clip."""
+    problems: list[Problem] = []
+    items = read_split(cfg, split, fold, problems)
+    return scan_items(items, get_label_set(cfg.label_set), problems, order=cfg.frame_order, deep=deep,
+                      progress=progress)
+
+
+def _skipped_path(template: str, split: str) -> Path:
+    if "{split}" in template:
+        return Path(template.format(split=split))
+    path = Path(template)
+    return path.with_name(f"{path.stem}-{split}{path.suffix or '.tsv'}")
+
+
+def load_dataset_items(cfg: DataConfig, split: str, fold: int | None = None, progress: bool = True) -> list[ClipItem]:
+    """Resolve ``cfg`` into the checked items of ``split`` (``train``/``test``) and ``fold``.
+
+    Every item is scanned first. With ``cfg.on_bad == "stop"`` any problem raises
+    :class:`~peclip.data.scan.DataError` listing all of them; with ``"skip"`` the bad items are dropped,
+    logged and written to ``cfg.skipped_list`` (``{split}`` in it is replaced; otherwise ``-<split>`` is
+    added to the name).
+    """
+    report = scan_split(cfg, split, fold, progress)
+    for warning in report.warnings[:20]:
+        log.warning("%s", warning)
+    if len(report.warnings) > 20:
+        log.warning("... and %d more frame-count warnings", len(report.warnings) - 20)
+    if not report.ok:
+        if cfg.on_bad == "stop":
+            report.raise_if_bad()
+        log.warning("skipping %d bad item(s) of the %s split:\n%s", len(report.bad_items), split,
+                    report.format(limit=20))
+        if cfg.skipped_list:
+            written = report.write(_skipped_path(os.fspath(cfg.skipped_list), split))
+            log.warning("list of skipped items written to %s", written)
+    if not report.items:
+        raise ValueError(f"no usable clips in the {split} split of {cfg.manifest}")
+    return report.items

@@ -1,0 +1,391 @@
+"""``peclip prepare``: raw videos -> face-cropped frame folders + a manifest ready for training.
+
+For every input video (a file, the videos and frame folders under a folder, or the rows of a
+manifest) the frames are decoded once, a :class:`~peclip.data.faces.FaceTracker` follows the face, and
+each frame with a face box is cropped square, resized and written as ``<out>/<name>/00001.jpg ...``
+(numbered without holes, so the folder is a clip). Frames without a face:
+
+- a short miss (up to ``max_gap`` seconds) keeps the last box, when the face comes back afterwards;
+- a longer one ends the track: those frames are not written and the video is *reported* with the gap
+  (frame range and seconds), in the summary and in its track file;
+- a video with no face at all is *skipped* (reported, nothing written).
+
+Each video's track (box per written frame, gaps, optional duplicate-frame report) goes to
+``<out>/_tracks/<name>.json``, written last: it is the completion marker. A second run skips videos
+whose track file says they are complete and redoes the others (a folder without it is partial).
+The manifest ``<out>/manifest.csv`` lists the clips of this run with paths relative to ``<out>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm.auto import tqdm
+
+from peclip.data.faces import FaceDetector, FaceTracker, HaarFaceDetector, crop_face
+from peclip.data.manifest import UNLABELLED, ClipItem, Problem, parse_label, read_manifest, write_csv_manifest
+from peclip.data.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, list_frames, open_video
+from peclip.labels import LabelSet
+
+log = logging.getLogger(__name__)
+
+TRACKS_DIR = "_tracks"
+MANIFEST_NAME = "manifest.csv"
+MANIFEST_SUFFIXES = (".csv", ".txt")
+
+
+@dataclass
+class PrepareOptions:
+    """How faces are found and written (CLI flags of ``peclip prepare`` in brackets).
+
+    ``size`` [--size] crop side in px; ``margin`` [--margin] added on each side, as a fraction of the
+    face box; ``max_gap`` [--max-gap] seconds a missed face keeps its last box; ``detect_size``
+    [--detect-size] shorter side the detector sees; ``min_face`` [--min-face] smallest face as a
+    fraction of the shorter side; ``select`` [--select] which face starts a track (``largest`` or
+    ``center``); ``smoothing`` weight of a new detection in the box average; ``jpeg_quality``;
+    ``report_duplicates`` [--report-duplicates] records near-identical consecutive crops (CSIM >=
+    ``duplicate_threshold``); ``force`` [--force] redoes complete videos.
+    """
+
+    size: int = 224
+    margin: float = 0.25
+    max_gap: float = 0.5
+    detect_size: int = 240
+    min_face: float = 0.1
+    select: str = "largest"
+    smoothing: float = 0.6
+    jpeg_quality: int = 95
+    report_duplicates: bool = False
+    duplicate_threshold: float = 0.95
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.size < 16:
+            raise ValueError(f"size={self.size} is too small for a face crop; use e.g. 224")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality={self.jpeg_quality} must be in 1..100")
+        if self.select not in ("largest", "center"):
+            raise ValueError(f"select={self.select!r} is not valid; choose largest or center")
+        if self.margin < 0 or self.max_gap < 0:
+            raise ValueError(f"margin={self.margin} and max_gap={self.max_gap} must be >= 0")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One video to prepare: its source, the output name (relative folder under ``out``) and labels."""
+
+    source: Path
+    name: str
+    label: int = UNLABELLED
+    split: str | None = None
+    fold: int | None = None
+    origin: str = ""
+
+
+@dataclass
+class VideoResult:
+    """What happened to one video. ``status``: ``done``, ``gaps`` (done, with gaps longer than the hold
+    reported), ``no_face`` (skipped), ``error`` (skipped: unreadable)."""
+
+    source: str
+    name: str
+    status: str
+    frames_total: int = 0
+    frames_written: int = 0
+    fps: float = 0.0
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    reported_gaps: list[tuple[int, int]] = field(default_factory=list)
+    held_frames: int = 0
+    duplicates: list[tuple[int, float]] | None = None
+    message: str = ""
+    seconds: float = 0.0
+    resumed: bool = False
+
+    @property
+    def written(self) -> bool:
+        return self.status in ("done", "gaps")
+
+    def describe_gaps(self) -> str:
+        fps = self.fps or 1.0
+        return ", ".join(f"frames {s}-{e} ({e - s + 1} frames, {(e - s + 1) / fps:.1f} s)"
+                         for s, e in self.reported_gaps)
+
+
+@dataclass
+class PrepareSummary:
+    """Totals of a ``prepare`` run; :meth:`format` is the text the CLI prints."""
+
+    out_dir: Path
+    results: list[VideoResult]
+    manifest: Path | None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def done(self) -> list[VideoResult]:
+        return [r for r in self.results if r.written]
+
+    @property
+    def skipped(self) -> list[VideoResult]:
+        return [r for r in self.results if not r.written]
+
+    @property
+    def reported(self) -> list[VideoResult]:
+        return [r for r in self.results if r.status == "gaps"]
+
+    @property
+    def frames_written(self) -> int:
+        return sum(r.frames_written for r in self.done)
+
+    def format(self) -> str:
+        resumed = sum(r.resumed for r in self.results)
+        lines = [f"prepare: {len(self.results)} video(s) -> {self.out_dir}",
+                 f"  done: {len(self.done)} ({self.frames_written} frames written; {resumed} already complete "
+                 f"from an earlier run), gaps reported: {len(self.reported)}, skipped: {len(self.skipped)}"]
+        for r in self.skipped:
+            lines.append(f"  skipped {r.source}: {r.message}")
+        for r in self.reported:
+            lines.append(f"  gaps {r.source}: no face in {r.describe_gaps()}")
+        for r in self.done:
+            if r.duplicates:
+                lines.append(f"  duplicates {r.source}: {len(r.duplicates)} near-identical consecutive frame(s)")
+        for p in self.problems:
+            lines.append(f"  input problem {p}")
+        if self.manifest is not None:
+            lines.append(f"manifest: {self.manifest} ({len(self.done)} clips)")
+        return "\n".join(lines)
+
+
+# -- inputs --------------------------------------------------------------------------------------------
+def _strip_suffix(rel: Path) -> str:
+    return rel.with_suffix("").as_posix() if rel.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES else rel.as_posix()
+
+
+def _walk(folder: Path) -> list[Path]:
+    """Videos and frame folders (folders holding images and no videos) under ``folder``, sorted."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != TRACKS_DIR)
+        here = Path(dirpath)
+        videos = sorted(here / f for f in filenames if Path(f).suffix.lower() in VIDEO_SUFFIXES)
+        found += videos
+        if not videos and here != folder and any(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in filenames):
+            found.append(here)
+    return found
+
+
+def collect_jobs(inputs: Sequence[str | os.PathLike], label: str | None = None, label_set: LabelSet | None = None,
+                 root: str | os.PathLike | None = None) -> tuple[list[Job], list[Problem]]:
+    """Turn inputs into jobs. A ``.csv``/``.txt`` file is a manifest (labels, split and fold kept; names
+    follow its relative paths); a folder contributes its videos and frame folders (names relative to
+    it); any other file is a video. ``label`` (class name or index) labels every non-manifest input.
+    Returns the jobs and the input problems (missing paths, manifest lines that do not parse)."""
+    default_label = parse_label(label, label_set) if label is not None else UNLABELLED
+    if label_set is not None and default_label != UNLABELLED and not 0 <= default_label < len(label_set):
+        raise ValueError(f"label {label!r} is not a class of {label_set.name}: {', '.join(label_set.classes)}")
+    jobs: list[Job] = []
+    problems: list[Problem] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES:
+            base = Path(root) if root is not None else path.parent
+            for item in read_manifest(path, base, label_set, problems):
+                rel = Path(os.path.relpath(item.path.absolute(), base.absolute()))
+                jobs.append(Job(item.path, _strip_suffix(rel), item.label, item.split, item.fold, item.source))
+        elif path.is_dir():
+            entries = _walk(path)
+            if not entries:
+                problems.append(Problem(str(path), "empty", "folder holds no videos or frame folders", str(path)))
+            for entry in entries:
+                jobs.append(Job(entry, _strip_suffix(entry.relative_to(path)), default_label, origin=str(entry)))
+        elif path.is_file():
+            jobs.append(Job(path, _strip_suffix(Path(path.name)), default_label, origin=str(path)))
+        else:
+            problems.append(Problem(str(path), "missing", "no such file or folder", str(path)))
+    seen: dict[str, Job] = {}
+    clashes = []
+    for job in jobs:
+        if job.name in seen:
+            clashes.append(f"{seen[job.name].source} and {job.source} -> {job.name}")
+        seen[job.name] = job
+    if clashes:
+        raise ValueError("two inputs would write the same output folder:\n  " + "\n  ".join(clashes)
+                         + "\nrename one, or prepare them into different --out folders")
+    return jobs, problems
+
+
+# -- one video -----------------------------------------------------------------------------------------
+def _track_path(out_dir: Path, name: str) -> Path:
+    return out_dir / TRACKS_DIR / f"{name}.json"
+
+
+def _runs(indices: Sequence[int], total: int) -> list[tuple[int, int]]:
+    """Ranges ``(start, end)`` of frames ``0..total-1`` that are not in ``indices`` (sorted)."""
+    gaps, expected = [], 0
+    for i in [*indices, total]:
+        if i > expected:
+            gaps.append((expected, i - 1))
+        expected = i + 1
+    return gaps
+
+
+def _load_complete(out_dir: Path, job: Job) -> VideoResult | None:
+    track = _track_path(out_dir, job.name)
+    if not track.is_file():
+        return None
+    try:
+        data = json.loads(track.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        log.warning("%s: unreadable track file (%s); redoing the video", track, err)
+        return None
+    if data.get("source") != str(job.source) or data.get("status") not in ("done", "gaps", "no_face"):
+        return None
+    folder = out_dir / job.name
+    if data["status"] != "no_face" and (not folder.is_dir() or len(list_frames(folder)) != data.get("frames_written")):
+        return None
+    fields = {k: data[k] for k in ("source", "name", "status", "frames_total", "frames_written", "fps", "held_frames",
+                                   "message") if k in data}
+    result = VideoResult(**fields, resumed=True)
+    result.gaps = [tuple(g) for g in data.get("gaps", [])]
+    result.reported_gaps = [tuple(g) for g in data.get("reported_gaps", [])]
+    dup = data.get("duplicates")
+    result.duplicates = [tuple(d) for d in dup] if dup is not None else None
+    return result
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: FaceDetector | None = None) -> VideoResult:
+    """Prepare one video (see the module docstring); never raises for a bad video, reports it instead."""
+    start = time.perf_counter()
+    if not options.force:
+        previous = _load_complete(out_dir, job)
+        if previous is not None:
+            return previous
+    folder, track_file = out_dir / job.name, _track_path(out_dir, job.name)
+    track_file.unlink(missing_ok=True)
+    if folder.exists():
+        shutil.rmtree(folder)  # partial output of an interrupted run
+    folder.mkdir(parents=True)
+    result = VideoResult(str(job.source), job.name, "done")
+    records: list[list] = []
+    small: list[np.ndarray] = []
+    pending: list[tuple[int, np.ndarray, list[float]]] = []
+    params = [int(cv2.IMWRITE_JPEG_QUALITY), options.jpeg_quality]
+
+    def write(index: int, crop: np.ndarray, box: list[float], detected: bool) -> None:
+        name = folder / f"{len(records) + 1:05d}.jpg"
+        if not cv2.imwrite(str(name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), params):
+            raise OSError(f"cannot write {name}")
+        records.append([index, *box, int(detected)])
+        if options.report_duplicates:
+            small.append(cv2.resize(crop, (112, 112), interpolation=cv2.INTER_AREA))
+
+    try:
+        with open_video(job.source) as video:
+            result.fps = video.fps
+            detector = detector or HaarFaceDetector(detect_size=options.detect_size, min_face=options.min_face)
+            tracker = FaceTracker(detector, fps=video.fps, max_gap=options.max_gap, margin=options.margin,
+                                  smoothing=options.smoothing, select=options.select)
+            for frame in video:
+                result.frames_total += 1
+                found = tracker.update(frame.image)
+                if found.box is None:
+                    pending.clear()  # held frames after which the face never came back: not a face
+                    continue
+                crop = crop_face(frame.image, found.box, options.size)  # (S, S, 3)
+                if found.held:
+                    pending.append((frame.index, crop, found.box.as_list()))
+                    continue
+                for index, held_crop, held_box in pending:
+                    write(index, held_crop, held_box, detected=False)
+                result.held_frames += len(pending)
+                pending.clear()
+                write(frame.index, crop, found.box.as_list(), detected=True)
+    except (VideoReadError, FileNotFoundError, OSError) as err:
+        shutil.rmtree(folder, ignore_errors=True)
+        result.status, result.message = "error", str(err)
+        result.seconds = time.perf_counter() - start
+        return result
+    result.frames_written = len(records)
+    result.gaps = _runs([r[0] for r in records], result.frames_total)
+    hold = tracker.max_gap_frames
+    result.reported_gaps = [(s, e) for s, e in result.gaps if e - s + 1 > hold]
+    if not records:
+        shutil.rmtree(folder, ignore_errors=True)
+        result.status = "no_face"
+        result.message = f"no face found in {result.frames_total} frames"
+    elif result.reported_gaps:
+        result.status = "gaps"
+        result.message = f"no face in {result.describe_gaps()}"
+    if options.report_duplicates and len(small) > 1:
+        from peclip.data.csim_sampling import duplicate_frames
+
+        result.duplicates = [(int(i), float(c)) for i, c in duplicate_frames(np.stack(small),
+                                                                             options.duplicate_threshold)]
+    result.seconds = time.perf_counter() - start
+    data = {k: v for k, v in asdict(result).items() if k not in ("resumed",)}
+    data.update({"size": options.size, "margin": options.margin, "max_gap_s": options.max_gap,
+                 "hold_frames": hold, "origin": job.origin,
+                 "frames_columns": ["source_frame", "x0", "y0", "x1", "y1", "detected"], "frames": records})
+    _write_json(track_file, data)  # last: marks the video complete
+    return result
+
+
+def _worker_init() -> None:
+    cv2.setNumThreads(1)  # one video per process; OpenCV threads would only compete
+
+
+def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+                   options: PrepareOptions | None = None, label: str | None = None,
+                   label_set: LabelSet | None = None, root: str | os.PathLike | None = None,
+                   workers: int = 1, detector: FaceDetector | None = None, progress: bool = True) -> PrepareSummary:
+    """Prepare every input video into ``out_dir`` and write ``out_dir/manifest.csv``; see the module
+    docstring. ``workers > 1`` runs videos in parallel processes (``detector`` must then pickle)."""
+    options = options or PrepareOptions()
+    out_dir = Path(out_dir)
+    jobs, problems = collect_jobs(inputs, label, label_set, root)
+    for p in problems:
+        log.warning("input problem: %s", p)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[VideoResult] = []
+    bar = tqdm(total=len(jobs), desc="prepare", unit="video", disable=not progress)
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            results.append(prepare_one(job, out_dir, options, detector))
+            bar.update()
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
+            futures = {pool.submit(prepare_one, job, out_dir, options, detector): i for i, job in enumerate(jobs)}
+            done: dict[int, VideoResult] = {}
+            for future in as_completed(futures):
+                done[futures[future]] = future.result()
+                bar.update()
+            results = [done[i] for i in range(len(jobs))]
+    bar.close()
+    by_name = {job.name: job for job in jobs}
+    items = [ClipItem(out_dir / r.name, by_name[r.name].label, r.frames_written, by_name[r.name].split,
+                      by_name[r.name].fold, by_name[r.name].origin) for r in results if r.written]
+    manifest = write_csv_manifest(items, out_dir / MANIFEST_NAME, out_dir, label_set) if items else None
+    summary = PrepareSummary(out_dir, results, manifest, problems)
+    for r in summary.skipped:
+        log.warning("skipped %s: %s", r.source, r.message)
+    for r in summary.reported:
+        log.warning("reported %s: %s", r.source, r.message)
+    return summary

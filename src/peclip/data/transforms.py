@@ -1,0 +1,153 @@
+"""Clip-consistent transforms (SPEC.md 2.3): every random parameter is drawn once per clip.
+
+Train recipes (the official code's, per dataset):
+
+- ``dfew`` / ``afew``: brightness jitter (factor U[0.5, 1.5]) -> GroupRandomSizedCrop(S) -> flip (p 0.5)
+- ``ferv39k``: rotation U[-4, 4] degrees (nearest, black fill) -> GroupRandomSizedCrop(S) -> flip
+- ``mafw``: GroupRandomSizedCrop(S) -> flip (DFER-CLIP)
+- ``none``: the test transform
+
+Test: a direct resize to ``S x S`` (bilinear, aspect ratio not kept). Pixels are then scaled to [0, 1]
+(faithful, SPEC.md 10 A7) and, with ``normalize``, standardised by ``mean``/``std``.
+
+The work happens on one ``(T, 3, H, W)`` uint8 tensor, so each operation touches all frames with the
+same parameters. Random draws come from a ``torch.Generator`` (or a seed), so a clip is reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+import torch
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms.v2 import functional as F
+
+from peclip.data.config import DataConfig
+
+Generator = torch.Generator | int | None
+
+
+def _generator(generator: Generator) -> torch.Generator | None:
+    if isinstance(generator, int):
+        return torch.Generator().manual_seed(generator)
+    return generator
+
+
+def _uniform(g: torch.Generator | None, low: float, high: float) -> float:
+    return low + (high - low) * float(torch.rand((), generator=g))
+
+
+def _randint(g: torch.Generator | None, low: int, high: int) -> int:
+    """Uniform integer in ``[low, high]`` (both ends included, like ``random.randint``)."""
+    return int(torch.randint(low, high + 1, (), generator=g))
+
+
+def brightness(clip: torch.Tensor, g: torch.Generator | None, strength: float = 0.5) -> torch.Tensor:
+    """ColorJitter(brightness=strength): scale by one factor in U[max(0, 1-s), 1+s], clamp, truncate to
+    uint8 as PIL's blend does."""
+    factor = _uniform(g, max(0.0, 1.0 - strength), 1.0 + strength)
+    return (clip.float() * factor).clamp_(0, 255).to(torch.uint8)
+
+
+def rotation(clip: torch.Tensor, g: torch.Generator | None, degrees: float = 4.0) -> torch.Tensor:
+    """RandomRotation(degrees): one angle in U[-d, d] (counter-clockwise), nearest, black corners."""
+    angle = _uniform(g, -degrees, degrees)
+    return F.rotate(clip, angle, interpolation=InterpolationMode.NEAREST, expand=False, fill=0)
+
+
+def random_sized_crop(clip: torch.Tensor, g: torch.Generator | None, size: int) -> torch.Tensor:
+    """GroupRandomSizedCrop(size) (SPEC.md 2.3): area fraction U[0.08, 1], aspect U[3/4, 4/3], w and h
+    swapped with p 0.5, up to 10 tries; crop, then bilinear resize to ``size x size``. When no try fits,
+    scale the shorter side to ``size`` and take a random ``size x size`` crop."""
+    height, width = clip.shape[-2:]
+    for _ in range(10):
+        target_area = _uniform(g, 0.08, 1.0) * width * height
+        aspect = _uniform(g, 3.0 / 4.0, 4.0 / 3.0)
+        w = int(round(math.sqrt(target_area * aspect)))
+        h = int(round(math.sqrt(target_area / aspect)))
+        if _uniform(g, 0.0, 1.0) < 0.5:
+            w, h = h, w
+        if w <= width and h <= height:
+            x1 = _randint(g, 0, width - w)
+            y1 = _randint(g, 0, height - h)
+            crop = clip[..., y1:y1 + h, x1:x1 + w]  # (T, 3, h, w)
+            return F.resize(crop, [size, size], interpolation=InterpolationMode.BILINEAR, antialias=True)
+    # Fallback: GroupScale(size) (shorter side to size, as torchvision's Resize(int)) + GroupRandomCrop.
+    if width <= height:
+        new_w, new_h = size, int(size * height / width)
+    else:
+        new_w, new_h = int(size * width / height), size
+    scaled = F.resize(clip, [new_h, new_w], interpolation=InterpolationMode.BILINEAR, antialias=True)
+    x1 = _randint(g, 0, new_w - size)
+    y1 = _randint(g, 0, new_h - size)
+    return scaled[..., y1:y1 + size, x1:x1 + size]
+
+
+def horizontal_flip(clip: torch.Tensor, g: torch.Generator | None, p: float = 0.5) -> torch.Tensor:
+    """Mirror every frame with probability ``p`` (one draw for the clip)."""
+    return clip.flip(-1) if _uniform(g, 0.0, 1.0) < p else clip
+
+
+def resize(clip: torch.Tensor, size: int) -> torch.Tensor:
+    """GroupResize(size): direct bilinear resize to ``size x size``, aspect ratio not kept."""
+    if tuple(clip.shape[-2:]) == (size, size):
+        return clip
+    return F.resize(clip, [size, size], interpolation=InterpolationMode.BILINEAR, antialias=True)
+
+
+def _resize_step(clip: torch.Tensor, g: torch.Generator | None, size: int) -> torch.Tensor:
+    return resize(clip, size)
+
+
+Step = Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
+
+
+class ClipTransform:
+    """``(T, H, W, 3)`` uint8 frames (numpy or torch) -> ``(T, 3, S, S)`` float32, one draw per clip.
+
+    Call as ``transform(frames, generator)``; ``generator`` is a ``torch.Generator``, an int seed, or
+    ``None`` (torch's global generator).
+    """
+
+    def __init__(self, size: int, augment: str, train: bool, normalize: bool = False,
+                 mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0)):
+        self.size, self.augment, self.train = size, augment, train
+        self.steps: list[Step] = []
+        if train and augment != "none":
+            if augment in ("dfew", "afew"):
+                self.steps.append(brightness)
+            elif augment == "ferv39k":
+                self.steps.append(rotation)
+            elif augment != "mafw":
+                raise ValueError(f"augment={augment!r} is not valid; choose dfew, ferv39k, afew, mafw or none")
+            self.steps += [partial(random_sized_crop, size=size), horizontal_flip]
+        else:
+            self.steps.append(partial(_resize_step, size=size))
+        self.normalize = normalize
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def __call__(self, frames: np.ndarray | torch.Tensor, generator: Generator = None) -> torch.Tensor:
+        g = _generator(generator)
+        clip = torch.as_tensor(np.asarray(frames)) if isinstance(frames, np.ndarray) else frames
+        if clip.dtype != torch.uint8 or clip.ndim != 4 or clip.shape[-1] != 3:
+            raise ValueError(f"expected uint8 frames of shape (T, H, W, 3), got {tuple(clip.shape)} {clip.dtype}")
+        clip = clip.permute(0, 3, 1, 2).contiguous()  # (T, H, W, 3) -> (T, 3, H, W)
+        for step in self.steps:
+            clip = step(clip, g)
+        out = clip.float().div_(255.0)  # (T, 3, S, S) in [0, 1]
+        if self.normalize:
+            out = out.sub_(self.mean).div_(self.std)
+        return out
+
+    def __repr__(self) -> str:
+        mode = f"train augment={self.augment}" if self.train else "test resize"
+        return f"ClipTransform({mode}, size={self.size}, normalize={self.normalize})"
+
+
+def build_transform(cfg: DataConfig, train: bool) -> ClipTransform:
+    """The train or test transform of ``cfg`` (its ``augment``, ``image_size``, ``normalize``)."""
+    return ClipTransform(cfg.image_size, cfg.augment, train, cfg.normalize, cfg.mean, cfg.std)
