@@ -273,6 +273,8 @@ def csim_torch(a: torch.Tensor, b: torch.Tensor, patch: int = 8) -> CSIMTensors:
     _check_options(patch, "average", "exact")
     if a.shape != b.shape:
         raise ValueError(f"csim_torch needs tensors of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.dim() < 2 or a.is_complex() or a.dtype == torch.bool:
+        raise ValueError(f"csim_torch: expected real (..., C, H, W) or (H, W) tensors, got {a.dtype} {tuple(a.shape)}")
     out_dtype = torch.float64 if a.dtype == torch.float64 else torch.float32
     channels = 1 if a.dim() == 2 else a.shape[-3]
     # ndtri of every possible u, evaluated in the output dtype: the same values as elementwise
@@ -282,9 +284,7 @@ def csim_torch(a: torch.Tensor, b: torch.Tensor, patch: int = 8) -> CSIMTensors:
     def scores(x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
             x = x.unsqueeze(0)  # (H, W) -> (1, H, W)
-        if x.dim() < 3 or x.is_complex() or x.dtype == torch.bool:
-            raise ValueError(f"csim_torch: expected a real (..., C, H, W) tensor, got {x.dtype} {tuple(x.shape)}")
-        *lead, channels, height, width = x.shape
+        *lead, _, height, width = x.shape
         hp, wp = height // patch, width // patch
         if hp == 0 or wp == 0:
             raise ValueError(f"csim_torch: image {height}x{width} is smaller than one {patch}x{patch} patch")
