@@ -17,6 +17,7 @@ COMMANDS = {
     "csim": "csim",
     "prepare": "prepare",
     "scan": "scan",
+    "predict": "predict",
 }
 
 

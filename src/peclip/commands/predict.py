@@ -64,6 +64,7 @@ def build_model(args: argparse.Namespace):
     """The model the arguments ask for: a checkpoint, or a zero-shot CLIP; errors say what to pass."""
     import peclip
     from peclip.predict.zeroshot import resolve_templates, zero_shot_model
+    from peclip.train.run import resolve_checkpoint
 
     if args.checkpoint and args.model:
         raise ValueError("give either --checkpoint RUN (a fine-tuned model) or --model NAME (zero-shot), not both")
@@ -77,7 +78,7 @@ def build_model(args: argparse.Namespace):
     else:
         if args.label_set:
             raise ValueError("--label-set applies to zero-shot models only; a checkpoint keeps its own classes")
-        directory = resolve_checkpoint(args.checkpoint)
+        directory = resolve_checkpoint(args.checkpoint)  # a run folder or a checkpoint folder
         overrides = {"text_templates": resolve_templates(templates)} if templates is not None else {}
         model = peclip.load(directory, pretrained=args.pretrained, **overrides)
         if args.texts:
@@ -100,24 +101,6 @@ def _texts_for(class_names: list[str], kind: str) -> list[str]:
             return [label_set.texts(kind)[label_set.index(c)] for c in class_names]
     raise ValueError(f"--texts {kind} needs classes from a built-in label set; this checkpoint's classes are "
                      f"{', '.join(class_names)}")
-
-
-def resolve_checkpoint(path: str) -> Path:
-    """A checkpoint folder from ``--checkpoint``: a training run folder or a checkpoint folder."""
-    try:
-        from peclip.train.run import resolve_checkpoint as resolve_run
-    except ImportError:
-        resolve_run = None
-    if resolve_run is not None:
-        return Path(resolve_run(path))
-    directory = Path(path)
-    if not directory.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; give a checkpoint folder (config.json + "
-                                "trainable.safetensors, written by peclip.save)")
-    if not directory.is_dir():
-        raise ValueError(f"checkpoint {path} is a file; give the folder that holds config.json and "
-                         "trainable.safetensors")
-    return directory
 
 
 def _options(args: argparse.Namespace):

@@ -92,14 +92,17 @@ def predict_frames(model: PEClip, frames: Iterable[TimedFrame], duration_of, opt
 
 
 def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOptions | None = None, *,
-                  detector=None, overlay: str | os.PathLike | None = None, progress: bool = False,
-                  **option_kwargs) -> PredictionResult:
+                  detector=None, face_options=None, overlay: str | os.PathLike | None = None,
+                  progress: bool = False, **option_kwargs) -> PredictionResult:
     """Predict the emotion over time in the video (or image) at ``path``.
 
     ``options`` (or keyword arguments of :class:`~peclip.predict.options.PredictOptions`, e.g.
     ``window=2.0, stride=1.0, compound=True``) say how windows are cut and scored. ``detector`` replaces
-    the default face detector; ``overlay`` writes an MP4 with the face box and the emotion drawn on every
-    frame; ``progress`` shows a progress bar over frames.
+    the default Haar face detector (any :class:`peclip.data.faces.FaceDetector`); ``face_options`` (a
+    :class:`peclip.data.prepare.PrepareOptions`) changes the tracker settings, which default to those of
+    ``peclip prepare`` (its ``size`` is ignored: crops are cut at the model's input size); ``overlay``
+    writes an MP4 with the face box and the emotion drawn on every frame; ``progress`` shows a progress
+    bar over frames.
     """
     from peclip.predict.source import FaceFrameSource
 
@@ -111,7 +114,7 @@ def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOption
     model.eval()
     start = time.perf_counter()
     source = FaceFrameSource(path, model.preprocess.size, detect_faces=options.detect_faces, detector=detector,
-                             progress=progress)
+                             face_options=face_options, progress=progress)
     entries = predict_frames(model, source, lambda: source.duration, options)
     elapsed = time.perf_counter() - start
     result = _assemble(model, source, entries, options, elapsed)
