@@ -40,6 +40,8 @@ class FaceFrameSource:
 
         self.path = Path(path)
         self.kind = clip_kind(self.path)  # FileNotFoundError for a missing path
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            raise ValueError(f"{self.path} is an empty file (0 bytes); nothing to predict")
         self.size = size
         self.detect_faces = detect_faces
         self.detector = detector
