@@ -17,9 +17,11 @@ from pathlib import Path
 
 import torch
 
-# Dense peak throughput in TFLOP/s (no sparsity) by GPU name fragment and dtype, from the vendors' data sheets.
-# Used only to print the achieved fraction of peak; --peak-tflops overrides it.
+# Dense peak throughput in TFLOP/s (no sparsity; fp32 without TF32) by GPU name fragment and dtype, from the
+# vendors' data sheets (H100/H200: SXM figures), first match wins. Used only to print the achieved fraction of
+# peak; --peak-tflops overrides it.
 GPU_PEAK_TFLOPS = {
+    "H100 PCIe": {torch.bfloat16: 756.0, torch.float16: 756.0, torch.float32: 51.0},
     "H200": {torch.bfloat16: 989.0, torch.float16: 989.0, torch.float32: 67.0},
     "H100": {torch.bfloat16: 989.0, torch.float16: 989.0, torch.float32: 67.0},
     "A100": {torch.bfloat16: 312.0, torch.float16: 312.0, torch.float32: 19.5},
@@ -41,6 +43,7 @@ def machine_info(device: torch.device) -> dict:
     isa = [f for f in ("avx512_bf16", "amx_bf16", "avx512f", "avx2") if f" {f}" in flags]
     info = {"cpu": cpu, "cpu_isa": isa[0] if isa else "unknown", "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -54,13 +57,17 @@ def sync(device: torch.device) -> None:
 
 def interleaved(steps_by_mode: dict[str, Callable[[], object]], warmup: int, steps: int,
                 device: torch.device, on_warmup: Callable[[str, int], contextlib.AbstractContextManager] | None = None,
-                label: str = "") -> dict[str, list[float]]:
-    """Seconds per call of each mode, measured in rounds that visit every mode once.
+                label: str = "") -> dict[str, dict[str, list[float]]]:
+    """Wall-clock and process CPU seconds per call of each mode, measured in rounds that visit every mode once.
 
     Warm-up calls run mode by mode first (``on_warmup(mode, i)`` may wrap each, e.g. to probe memory).
     Then each round times every mode once, the order rotating from round to round, so that a change
     in the machine's load during the run hits all modes alike; compare modes round by round
-    (:func:`paired_ratio`).
+    (:func:`paired_ratio`). Returns ``{mode: {"wall": [...], "cpu": [...]}}``.
+
+    CPU seconds (all threads of this process) measure the work done and barely move when other jobs
+    share the cores, where wall-clock time does; run with ``OMP_WAIT_POLICY=PASSIVE`` so that threads
+    waiting at a barrier sleep instead of spinning (spinning would count as CPU time).
     """
     modes = list(steps_by_mode)
     for mode in modes:
@@ -71,17 +78,18 @@ def interleaved(steps_by_mode: dict[str, Callable[[], object]], warmup: int, ste
                 steps_by_mode[mode]()
                 sync(device)
             print(f"  [{label}] warm-up {mode} {i + 1}/{warmup}: {time.perf_counter() - start:.2f} s", flush=True)
-    times: dict[str, list[float]] = {m: [] for m in modes}
+    times: dict[str, dict[str, list[float]]] = {m: {"wall": [], "cpu": []} for m in modes}
     for r in range(steps):
         order = modes[r % len(modes):] + modes[:r % len(modes)]
         for mode in order:
             sync(device)
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             steps_by_mode[mode]()
             sync(device)
-            times[mode].append(time.perf_counter() - start)
-        print(f"  [{label}] round {r + 1}/{steps}: " + ", ".join(f"{m} {times[m][-1]:.2f} s" for m in modes),
-              flush=True)
+            times[mode]["wall"].append(time.perf_counter() - wall)
+            times[mode]["cpu"].append(time.process_time() - cpu)
+        print(f"  [{label}] round {r + 1}/{steps}: " + ", ".join(
+            f"{m} {times[m]['wall'][-1]:.2f} s ({times[m]['cpu'][-1]:.2f} CPU-s)" for m in modes), flush=True)
     return times
 
 
@@ -171,18 +179,24 @@ def tensor_bytes(tensors) -> int:
 
 # ---------------------------------------------------------------------------------------- peaks
 
-def matmul_peak_flops(device: torch.device, dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
-    """Measured FLOP/s of a square matrix product (best of ``repeats``): the practical peak of this machine."""
+def matmul_peak_flops(device: torch.device, dtype: torch.dtype, size: int = 2048,
+                      repeats: int = 5) -> dict[str, float]:
+    """Measured FLOP/s of a square matrix product, per wall second and per CPU second (best of ``repeats``).
+
+    The practical peak of this machine for the benchmarks' fraction-of-peak figures.
+    """
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
-    best = float("inf")
+    best_wall = best_cpu = float("inf")
     for _ in range(repeats + 1):
         sync(device)
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         a @ b
         sync(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
+        best_wall = min(best_wall, time.perf_counter() - wall)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    flop = 2 * size**3
+    return {"wall": flop / best_wall, "cpu": flop / best_cpu}
 
 
 def gpu_peak_flops(device: torch.device, dtype: torch.dtype) -> float | None:

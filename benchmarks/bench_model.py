@@ -14,8 +14,8 @@ clips/s), agreement (int8 vs fp32 predictions, with --int8), train (forward + ba
 Modes are timed in interleaved rounds and compared round by round, so load on a shared machine
 hits every mode alike. Example (the README's CPU table):
 
-  python benchmarks/bench_model.py --model peclip-vit-b16 --frames 16 --batch-size 1 --device cpu \
-      --threads 2 --int8 --json bench.json
+  OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_model.py --model peclip-vit-b16 --frames 16 --batch-size 1 \
+      --device cpu --threads 2 --int8 --json bench.json
 
 Data-loading throughput is measured separately by benchmarks/bench_data.py.
 """
@@ -183,13 +183,14 @@ class Bench:
                     model.encode_classes()
             steps[mode] = call
         times = common.interleaved(steps, self.args.warmup, self.args.steps, self.device, label="text")
-        rows = {m: {"ms_per_forward": 1e3 * statistics.median(t)} for m, t in times.items()}
+        rows = {m: {"ms_per_forward": 1e3 * statistics.median(t["wall"]),
+                    "cpu_ms_per_forward": 1e3 * statistics.median(t["cpu"]), "times": t} for m, t in times.items()}
         for m, row in rows.items():
             count = getattr(self, "counts", {}).get(m)
             row["gmacs_per_pass"] = count.text_forward / 2e9 if count else None
         self.results["text"] = rows
         for m, row in rows.items():
-            print(f"[text] {m}: {row['ms_per_forward']:.2f} ms per forward "
+            print(f"[text] {m}: {row['ms_per_forward']:.2f} ms ({row['cpu_ms_per_forward']:.2f} CPU-ms) per forward "
                   f"({'recomputed every forward' if m == 'reference' else 'cached after the first'})")
 
     def infer(self) -> None:
@@ -205,18 +206,27 @@ class Bench:
         b = self.args.batch_size
         rows = {}
         for mode, t in times.items():
-            sec = statistics.median(t)
-            rows[mode] = {"clips_per_s": b / sec, "ms_per_clip": 1e3 * sec / b, "times_s": t}
-            flop = self._infer_flops(mode)
-            if flop is not None:
-                rows[mode]["gflop_per_clip"] = flop / b / 1e9
-                rows[mode]["achieved_tflops"] = flop / sec / 1e12
-                peak = self._peak(mode)
-                rows[mode]["fraction_of_peak"] = flop / sec / peak if peak else None
+            wall, cpu = statistics.median(t["wall"]), statistics.median(t["cpu"])
+            rows[mode] = {"clips_per_s": b / wall, "ms_per_clip": 1e3 * wall / b, "cpu_s_per_clip": cpu / b,
+                          "times": t}
+            self._achieved(rows[mode], mode, self._infer_flops(mode), wall, cpu)
+            rows[mode]["gflop_per_clip"] = _div(self._infer_flops(mode), 1e9 * b)
         if "reference" in times:
             for mode in times:
-                rows[mode]["speedup_vs_reference"] = common.paired_ratio(times["reference"], times[mode])
+                rows[mode]["speedup_vs_reference"] = common.paired_ratio(times["reference"]["wall"],
+                                                                         times[mode]["wall"])
+                rows[mode]["cpu_time_speedup_vs_reference"] = common.paired_ratio(times["reference"]["cpu"],
+                                                                                  times[mode]["cpu"])
         self.results["infer"] = rows
+
+    def _achieved(self, row: dict, mode: str, flop: float | None, wall: float, cpu: float) -> None:
+        """FLOP/s achieved and its fraction of the peak: per CPU second on CPU, per wall second on GPU."""
+        if flop is None:
+            return
+        sec = cpu if self.device.type == "cpu" else wall
+        row["achieved_gflops"] = flop / sec / 1e9
+        peak = self._peak(mode)
+        row["fraction_of_peak"] = flop / sec / peak if peak else None
 
     def _infer_flops(self, mode: str) -> float | None:
         counts = getattr(self, "counts", {})
@@ -238,9 +248,10 @@ class Bench:
             return None
         if not hasattr(self, "_cpu_peak"):
             self._cpu_peak = common.matmul_peak_flops(self.device, torch.float32)
-            self.results["cpu_fp32_matmul_peak_gflops"] = self._cpu_peak / 1e9
-            print(f"[peak] measured fp32 2048^3 matrix product: {self._cpu_peak / 1e9:.1f} GFLOP/s", flush=True)
-        return self._cpu_peak
+            self.results["cpu_fp32_matmul_peak_gflops"] = {k: v / 1e9 for k, v in self._cpu_peak.items()}
+            print(f"[peak] measured fp32 2048^3 matrix product: {self._cpu_peak['wall'] / 1e9:.1f} GFLOP/s, "
+                  f"{self._cpu_peak['cpu'] / 1e9:.1f} GFLOP per CPU-second", flush=True)
+        return self._cpu_peak["cpu"]
 
     def agreement(self) -> None:
         if "int8" not in self.models:
@@ -293,27 +304,27 @@ class Bench:
         rows = {}
         for mode, t in times.items():
             model, opt = self.models[mode], optimizers[mode]
-            sec = statistics.median(t)
+            wall, cpu = statistics.median(t["wall"]), statistics.median(t["cpu"])
             weights = common.tensor_bytes(model.parameters()) + common.tensor_bytes(model.buffers())
             grads = common.tensor_bytes(p.grad for p in model.parameters() if p.grad is not None)
             state = common.tensor_bytes(v for s in opt.state.values() for v in s.values())
             mem = memory.get(mode, {})
-            row = {"clips_per_s": b / sec, "ms_per_step": 1e3 * sec, "times_s": t, "weight_bytes": weights,
+            row = {"clips_per_s": b / wall, "ms_per_step": 1e3 * wall, "cpu_s_per_step": cpu, "times": t,
+                   "weight_bytes": weights,
                    "grad_bytes": grads, "optimizer_state_bytes": state,
                    "params_with_grad": sum(p.grad is not None for p in model.parameters()), **mem}
             if mem.get("step_peak_bytes") is not None:
                 row["process_peak_bytes"] = weights + mem["step_peak_bytes"]  # this mode alone in a process
             c = getattr(self, "counts", {}).get(mode)
             if c is not None:
-                flop = c.train_step(b)
-                row["gflop_per_step"] = flop / 1e9
-                row["achieved_tflops"] = flop / sec / 1e12
-                peak = self._peak(mode)
-                row["fraction_of_peak"] = flop / sec / peak if peak else None
+                row["gflop_per_step"] = c.train_step(b) / 1e9
+                self._achieved(row, mode, c.train_step(b), wall, cpu)
             rows[mode] = row
         if "reference" in times and "default" in times:
             ref, dflt = rows["reference"], rows["default"]
-            dflt["speedup_vs_reference"] = common.paired_ratio(times["reference"], times["default"])
+            dflt["speedup_vs_reference"] = common.paired_ratio(times["reference"]["wall"], times["default"]["wall"])
+            dflt["cpu_time_speedup_vs_reference"] = common.paired_ratio(times["reference"]["cpu"],
+                                                                        times["default"]["cpu"])
             for key in ("process_peak_bytes", "saved_activation_bytes"):
                 if ref.get(key) and dflt.get(key) is not None:
                     dflt[key.removesuffix("_bytes") + "_ratio"] = dflt[key] / ref[key]
@@ -321,31 +332,41 @@ class Bench:
 
     # ------------------------------------------------------------------------------------ report
 
+    def _rate_name(self) -> str:
+        return "GFLOP per CPU-s" if self.device.type == "cpu" else "GFLOP/s"
+
     def report(self) -> str:
         r, s = self.results, self.results["settings"]
         m = r["machine"]
         where = m.get("gpu") or f"{m['cpu']} ({m['cpu_isa']}, {m['torch_threads']} threads)"
         lines = [f"## {s['model']}, {s['frames']} frames, batch {s['batch_size']}, {s['device']} ({where}), "
-                 f"torch {m['torch']}, default dtype {s['default_dtype']}, {s['steps']} rounds"]
+                 f"torch {m['torch']}, default dtype {s['default_dtype']}, {s['steps']} rounds, "
+                 f"load average {m['load_average']} -> {m.get('load_average_end')}"]
         if "infer" in r:
             rows = [{"mode": k, "clips/s": v["clips_per_s"], "ms/clip": v["ms_per_clip"],
-                     "GFLOP/clip": v.get("gflop_per_clip"), "TFLOP/s": v.get("achieved_tflops"),
-                     "of peak": v.get("fraction_of_peak"), "x reference": v.get("speedup_vs_reference")}
+                     "CPU-s/clip": v["cpu_s_per_clip"], "GFLOP/clip": v.get("gflop_per_clip"),
+                     self._rate_name(): v.get("achieved_gflops"), "of peak": v.get("fraction_of_peak"),
+                     "x reference": v.get("speedup_vs_reference"),
+                     "x reference (CPU time)": v.get("cpu_time_speedup_vs_reference")}
                     for k, v in r["infer"].items()]
             lines += ["", "### inference", common.table(rows, list(rows[0]))]
         if "train" in r:
             mb = 2**20
             rows = [{"mode": k, "clips/s": v["clips_per_s"], "ms/step": v["ms_per_step"],
+                     "CPU-s/step": v["cpu_s_per_step"],
                      "step peak MiB": _div(v.get("step_peak_bytes"), mb),
                      "process peak MiB": _div(v.get("process_peak_bytes"), mb),
                      "saved activations MiB": _div(v.get("saved_activation_bytes"), mb),
                      "grads MiB": v["grad_bytes"] / mb, "AdamW state MiB": v["optimizer_state_bytes"] / mb,
-                     "GFLOP/step": v.get("gflop_per_step"), "of peak": v.get("fraction_of_peak"),
-                     "x reference": v.get("speedup_vs_reference"), "memory x reference": v.get("process_peak_ratio")}
+                     "GFLOP/step": v.get("gflop_per_step"), self._rate_name(): v.get("achieved_gflops"),
+                     "of peak": v.get("fraction_of_peak"), "x reference": v.get("speedup_vs_reference"),
+                     "x reference (CPU time)": v.get("cpu_time_speedup_vs_reference"),
+                     "memory x reference": v.get("process_peak_ratio")}
                     for k, v in r["train"].items()]
             lines += ["", "### training step (forward + backward + AdamW)", common.table(rows, list(rows[0]))]
         if "text" in r:
-            rows = [{"mode": k, "ms per forward": v["ms_per_forward"], "GMACs per pass": v["gmacs_per_pass"]}
+            rows = [{"mode": k, "ms per forward": v["ms_per_forward"], "CPU-ms per forward": v["cpu_ms_per_forward"],
+                     "GMACs per pass": v["gmacs_per_pass"]}
                     for k, v in r["text"].items()]
             lines += ["", "### class-text features", common.table(rows, list(rows[0]))]
         if "flops" in r:
