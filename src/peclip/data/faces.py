@@ -203,7 +203,7 @@ class FaceTracker:
     select: str = "largest"
     confirm: int = 3
     roi_scale: float = 2.0
-    roi_size: int = 160
+    roi_size: int = 96
     gaps: list[Gap] = field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -30,13 +30,16 @@ from peclip.data.config import DataConfig
 class MixedBatch:
     """A (possibly) mixed batch: ``videos`` ``(B, T, 3, H, W)``, the two target vectors and the weight
     ``lam`` of ``targets_a``; ``kind`` is ``mixup``, ``fmix`` or ``none`` (then ``lam == 1`` and
-    ``targets_b`` is ``targets_a``)."""
+    ``targets_b`` is ``targets_a``). ``perm`` is the batch permutation that paired the samples and
+    ``mask`` FMix's ``(H, W)`` mask (``None`` otherwise)."""
 
     videos: torch.Tensor
     targets_a: torch.Tensor
     targets_b: torch.Tensor
     lam: float
     kind: str
+    perm: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
 
 
 def low_frequency_image(height: int, width: int, decay_power: float, rng: np.random.Generator) -> np.ndarray:
@@ -103,11 +106,12 @@ def mix_batch(videos: torch.Tensor, labels: torch.Tensor, rng: RandomSource = No
         low, high = cfg.mixup_lam_range
         lam = float(np.clip(rng.beta(cfg.mixup_alpha, cfg.mixup_alpha), low, high))
         mixed = videos * lam + other * (1.0 - lam)
+        mask = None
     else:
         lam, mask_np = sample_fmix_mask(videos.shape[-2], videos.shape[-1], rng, cfg.fmix_alpha, cfg.fmix_decay_power)
         mask = torch.from_numpy(mask_np).to(device=videos.device, dtype=videos.dtype)  # (H, W), broadcast
         mixed = videos * mask + other * (1.0 - mask)
-    return MixedBatch(mixed, labels, labels[perm.to(labels.device)], lam, kind)
+    return MixedBatch(mixed, labels, labels[perm.to(labels.device)], lam, kind, perm, mask)
 
 
 def mixed_cross_entropy(logits: torch.Tensor, mixed: MixedBatch, **ce_kwargs) -> torch.Tensor:

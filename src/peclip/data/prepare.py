@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 from peclip.data.faces import FaceDetector, FaceTracker, HaarFaceDetector, crop_face
 from peclip.data.manifest import UNLABELLED, ClipItem, Problem, parse_label, read_manifest, write_csv_manifest
 from peclip.data.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, list_frames, open_video
-from peclip.labels import LabelSet
+from peclip.labels import LabelSet, get_label_set
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +184,14 @@ def _walk(folder: Path) -> list[Path]:
     return found
 
 
-def collect_jobs(inputs: Sequence[str | os.PathLike], label: str | None = None, label_set: LabelSet | None = None,
+def collect_jobs(inputs: Sequence[str | os.PathLike], label: str | None = None,
+                 label_set: LabelSet | str | None = "basic7",
                  root: str | os.PathLike | None = None) -> tuple[list[Job], list[Problem]]:
     """Turn inputs into jobs. A ``.csv``/``.txt`` file is a manifest (labels, split and fold kept; names
     follow its relative paths); a folder contributes its videos and frame folders (names relative to
     it); any other file is a video. ``label`` (class name or index) labels every non-manifest input.
     Returns the jobs and the input problems (missing paths, manifest lines that do not parse)."""
+    label_set = get_label_set(label_set) if isinstance(label_set, str) else label_set
     default_label = parse_label(label, label_set) if label is not None else UNLABELLED
     if label_set is not None and default_label != UNLABELLED and not 0 <= default_label < len(label_set):
         raise ValueError(f"label {label!r} is not a class of {label_set.name}: {', '.join(label_set.classes)}")
@@ -353,11 +355,13 @@ def _worker_init() -> None:
 
 def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                    options: PrepareOptions | None = None, label: str | None = None,
-                   label_set: LabelSet | None = None, root: str | os.PathLike | None = None,
+                   label_set: LabelSet | str | None = "basic7", root: str | os.PathLike | None = None,
                    workers: int = 1, detector: FaceDetector | None = None, progress: bool = True) -> PrepareSummary:
     """Prepare every input video into ``out_dir`` and write ``out_dir/manifest.csv``; see the module
-    docstring. ``workers > 1`` runs videos in parallel processes (``detector`` must then pickle)."""
+    docstring. Class names (``label``, manifest labels) refer to ``label_set``, whose names the manifest
+    gets. ``workers > 1`` runs videos in parallel processes (``detector`` must then pickle)."""
     options = options or PrepareOptions()
+    label_set = get_label_set(label_set) if isinstance(label_set, str) else label_set
     out_dir = Path(out_dir)
     jobs, problems = collect_jobs(inputs, label, label_set, root)
     for p in problems:

@@ -1,0 +1,81 @@
+"""Clip-consistent transforms (SPEC.md 2.3): one random draw per clip, hand-checked values."""
+
+import numpy as np
+import pytest
+import torch
+
+from peclip.data.config import OPENAI_MEAN, OPENAI_STD, DataConfig
+from peclip.data.transforms import brightness, build_transform, random_sized_crop
+
+
+def _noise_clip(t=16, h=60, w=80, seed=0):
+    frame = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    return np.repeat(frame[None], t, axis=0)  # (T, H, W, 3), identical frames
+
+
+@pytest.mark.parametrize("augment", ["dfew", "ferv39k", "afew", "mafw"])
+def test_identical_frames_stay_identical_after_train_transforms(augment):
+    transform = build_transform(DataConfig(augment=augment), train=True)
+    clip = _noise_clip()
+    for seed in range(3):
+        out = transform(clip, seed)
+        assert out.shape == (16, 3, 224, 224) and out.dtype == torch.float32
+        # one draw per clip: every frame got the same brightness/rotation/crop/flip
+        assert all(torch.equal(out[0], out[t]) for t in range(1, 16))
+
+
+@pytest.mark.parametrize("augment", ["dfew", "ferv39k", "mafw"])
+def test_train_transform_is_random_but_reproducible(augment):
+    transform = build_transform(DataConfig(augment=augment), train=True)
+    clip = _noise_clip(t=2)
+    assert torch.equal(transform(clip, 7), transform(clip, 7))
+    assert not torch.equal(transform(clip, 7), transform(clip, 8))
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(transform(clip, g1), transform(clip, g2))
+
+
+def test_test_transform_resizes_directly_without_keeping_aspect():
+    # 100 wide x 50 high: left half black, right half white -> 224 x 224, left/right halves kept.
+    frame = np.zeros((50, 100, 3), np.uint8)
+    frame[:, 50:] = 255
+    out = build_transform(DataConfig(), train=False)(frame[None])
+    assert out.shape == (1, 3, 224, 224)
+    assert torch.all(out[..., :, :100] == 0) and torch.all(out[..., :, 124:] == 1)
+    # constant input stays that constant, scaled to [0, 1] (faithful: no normalisation)
+    const = build_transform(DataConfig(), train=False)(np.full((2, 30, 40, 3), 128, np.uint8))
+    assert torch.allclose(const, torch.full_like(const, 128 / 255))
+
+
+def test_test_transform_is_deterministic_and_identity_at_target_size():
+    clip = _noise_clip(t=3, h=224, w=224)
+    out = build_transform(DataConfig(), train=False)(clip, 0)
+    assert torch.equal(out, torch.from_numpy(clip).permute(0, 3, 1, 2).float() / 255)
+
+
+def test_normalize_switch_uses_mean_and_std():
+    cfg = DataConfig(normalize=True)
+    out = build_transform(cfg, train=False)(np.full((1, 8, 8, 3), 128, np.uint8))
+    expected = (128 / 255 - torch.tensor(OPENAI_MEAN)) / torch.tensor(OPENAI_STD)
+    assert torch.allclose(out[0, :, 0, 0], expected, atol=1e-6)
+
+
+def test_brightness_factor_is_drawn_in_half_to_one_and_a_half():
+    clip = torch.full((2, 3, 4, 4), 100, dtype=torch.uint8)
+    values = []
+    for seed in range(300):
+        out = brightness(clip, torch.Generator().manual_seed(seed))
+        assert torch.all(out == out.flatten()[0])
+        values.append(int(out.flatten()[0]))
+    assert 50 <= min(values) < 55 and 145 < max(values) <= 150
+
+
+def test_sized_crop_falls_back_to_scale_and_crop_when_nothing_fits():
+    # 10 px high: no crop of >= 8 % of the area with aspect <= 4/3 fits -> scale shorter side + crop.
+    clip = torch.arange(400, dtype=torch.float32).repeat(10, 1).expand(1, 3, 10, 400).to(torch.uint8).clone()
+    out = random_sized_crop(clip, torch.Generator().manual_seed(0), 32)
+    assert out.shape == (1, 3, 32, 32)
+
+
+def test_bad_input_is_rejected_with_the_shape():
+    with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
+        build_transform(DataConfig(), train=False)(np.zeros((2, 3, 8, 8), np.uint8))
