@@ -79,3 +79,39 @@ def test_sized_crop_falls_back_to_scale_and_crop_when_nothing_fits():
 def test_bad_input_is_rejected_with_the_shape():
     with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
         build_transform(DataConfig(), train=False)(np.zeros((2, 3, 8, 8), np.uint8))
+
+
+def test_brightness_on_the_crop_equals_brightness_then_crop():
+    from peclip.data.transforms import brightness_then_crop
+
+    clip = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (4, 90, 70, 3), dtype=np.uint8))
+    clip = clip.permute(0, 3, 1, 2)  # (T, 3, H, W)
+    for seed in range(10):
+        g1, g2 = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+        sequential = random_sized_crop(brightness(clip, g1), g1, 56)
+        assert torch.equal(brightness_then_crop(clip, g2, 56), sequential)
+
+
+def test_rotation_matches_pil_rotate():
+    from PIL import Image
+
+    from peclip.data.transforms import _uniform, rotation
+
+    blocky = np.kron(np.random.default_rng(2).integers(0, 256, (28, 25, 3), dtype=np.uint8), np.ones((8, 8, 1),
+                                                                                                     np.uint8))
+    clip = torch.from_numpy(np.stack([blocky, blocky])).permute(0, 3, 1, 2)  # (2, 3, 224, 200)
+    out = rotation(clip, torch.Generator().manual_seed(4)).permute(0, 2, 3, 1).numpy()
+    angle = _uniform(torch.Generator().manual_seed(4), -4.0, 4.0)
+    official = np.asarray(Image.fromarray(blocky).rotate(angle))  # the official RandomRotation's call
+    assert (out[0] == official).all(axis=-1).mean() > 0.999
+    assert np.array_equal(out[0], out[1])
+
+
+def test_test_resize_matches_pil_bilinear():
+    from PIL import Image
+
+    frame = np.random.default_rng(3).integers(0, 256, (300, 260, 3), dtype=np.uint8)
+    frame = np.asarray(Image.fromarray(frame).resize((65, 75)).resize((260, 300)))  # smooth content
+    ours = build_transform(DataConfig(), train=False)(frame[None])[0].permute(1, 2, 0).numpy() * 255
+    official = np.asarray(Image.fromarray(frame).resize((224, 224), Image.BILINEAR)).astype(np.float32)
+    assert np.abs(ours - official).max() <= 2.0 and np.abs(ours - official).mean() < 0.5

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not MEDIA.is_dir(), reason="../shared/data (real
 def prepared(tmp_path_factory):
     out = tmp_path_factory.mktemp("prepared")
     inputs = [MEDIA / "WolfgangLanger_Pexels.mp4", MEDIA / "no_face.mp4", MEDIA / "face_noface.mov"]
-    summary = prepare_videos(inputs, out, PrepareOptions(), label="happiness", workers=2, progress=False)
+    summary = prepare_videos(inputs, out, PrepareOptions(), label="happiness", workers=1, progress=False)
     return out, summary
 
 

@@ -43,9 +43,10 @@ def test_collect_jobs_from_folders_files_and_manifests(tmp_path):
 def test_synthetic_video_without_face_and_unreadable_video_are_skipped(tmp_path):
     _video(tmp_path / "black.mp4")
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 2000)
-    summary = prepare_videos([tmp_path / "black.mp4", tmp_path / "broken.mp4"], tmp_path / "out", progress=False)
-    status = {r.name: r.status for r in summary.results}
-    assert status == {"black": "no_face", "broken": "error"}
+    # two worker processes: results come back in input order
+    summary = prepare_videos([tmp_path / "black.mp4", tmp_path / "broken.mp4"], tmp_path / "out", progress=False,
+                             workers=2)
+    assert [(r.name, r.status) for r in summary.results] == [("black", "no_face"), ("broken", "error")]
     assert summary.manifest is None and not summary.done
     assert "skipped" in summary.format() and "broken.mp4" in summary.format()
 

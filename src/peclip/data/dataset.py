@@ -100,6 +100,12 @@ class ClipDataset(Dataset):
         return self.transform(frames, generator), self.items[index].label  # (T, 3, S, S)
 
 
+def _worker_init(worker_id: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # each worker is one process: OpenCV's own thread pool would oversubscribe
+
+
 def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
     """Tell a loader's dataset and (distributed) sampler which epoch starts."""
     if hasattr(loader.dataset, "set_epoch"):
@@ -128,7 +134,8 @@ def build_dataloader(dataset: ClipDataset, batch_size: int, train: bool, num_wor
     extra = {"prefetch_factor": prefetch_factor} if prefetch_factor and num_workers > 0 else {}
     return DataLoader(dataset, batch_size=batch_size, shuffle=train if sampler is None else False, sampler=sampler,
                       num_workers=num_workers, pin_memory=pin_memory, drop_last=drop_last, generator=generator,
-                      persistent_workers=num_workers > 0, **extra)
+                      persistent_workers=num_workers > 0, worker_init_fn=_worker_init if num_workers else None,
+                      **extra)
 
 
 def _filter(items: list[ClipItem], split: str, fold: int | None, source: str, k_fold_ok: bool) -> list[ClipItem]:

@@ -3,7 +3,8 @@
 For every input video (a file, the videos and frame folders under a folder, or the rows of a
 manifest) the frames are decoded once, a :class:`~peclip.data.faces.FaceTracker` follows the face, and
 each frame with a face box is cropped square, resized and written as ``<out>/<name>/00001.jpg ...``
-(numbered without holes, so the folder is a clip). Frames without a face:
+(numbered without holes, so the folder is a clip). The few frames a new track needs to be confirmed
+are written too once it is. Frames without a face:
 
 - a short miss (up to ``max_gap`` seconds) keeps the last box, when the face comes back afterwards;
 - a longer one ends the track: those frames are not written and the video is *reported* with the gap
@@ -33,7 +34,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from peclip.data.faces import FaceDetector, FaceTracker, HaarFaceDetector, crop_face
+from peclip.data.faces import Box, FaceDetector, FaceTracker, HaarFaceDetector, crop_face
 from peclip.data.manifest import UNLABELLED, ClipItem, Problem, parse_label, read_manifest, write_csv_manifest
 from peclip.data.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, list_frames, open_video
 from peclip.labels import LabelSet, get_label_set
@@ -288,6 +289,7 @@ def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: Face
     records: list[list] = []
     small: list[np.ndarray] = []
     pending: list[tuple[int, np.ndarray, list[float]]] = []
+    tentative: list[tuple[int, np.ndarray, list[float]]] = []
     params = [int(cv2.IMWRITE_JPEG_QUALITY), options.jpeg_quality]
 
     def write(index: int, crop: np.ndarray, box: list[float], detected: bool) -> None:
@@ -309,14 +311,24 @@ def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: Face
                 found = tracker.update(frame.image)
                 if found.box is None:
                     pending.clear()  # held frames after which the face never came back: not a face
+                    if found.face is None:
+                        tentative.clear()  # a track that was not confirmed died
+                    else:
+                        # A face seen while its track awaits confirmation: kept if the track is confirmed.
+                        side = max(found.face.width, found.face.height) * (1 + 2 * options.margin)
+                        box = Box.square(*found.face.center, side)
+                        tentative.append((frame.index, crop_face(frame.image, box, options.size), box.as_list()))
                     continue
                 crop = crop_face(frame.image, found.box, options.size)  # (S, S, 3)
                 if found.held:
                     pending.append((frame.index, crop, found.box.as_list()))
                     continue
+                for index, early_crop, early_box in tentative:
+                    write(index, early_crop, early_box, detected=True)
                 for index, held_crop, held_box in pending:
                     write(index, held_crop, held_box, detected=False)
                 result.held_frames += len(pending)
+                tentative.clear()
                 pending.clear()
                 write(frame.index, crop, found.box.as_list(), detected=True)
     except (VideoReadError, FileNotFoundError, OSError) as err:
@@ -374,8 +386,10 @@ def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
             results.append(prepare_one(job, out_dir, options, detector))
             bar.update()
     else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init) as pool:
+        # The platform's default start method: fork on Linux (a spawned worker would re-import torch through
+        # the peclip package, seconds per worker).
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(),
+                                 initializer=_worker_init) as pool:
             futures = {pool.submit(prepare_one, job, out_dir, options, detector): i for i, job in enumerate(jobs)}
             done: dict[int, VideoResult] = {}
             for future in as_completed(futures):
