@@ -54,19 +54,22 @@ def test_loader_with_workers_matches_the_main_process(items):
     assert len(plain) == 3 and all(torch.equal(p, w) for p, w in zip(plain, workers, strict=True))
 
 
-def test_train_loader_shuffles_drops_last_and_follows_the_epoch(items):
+def test_train_loader_shuffles_drops_last_and_workers_follow_the_epoch(items):
     cfg = DataConfig(image_size=16, num_frames=4, num_workers=2)
     ds = ClipDataset(items, cfg, train=True, seed=0)
     loader = build_dataloader(ds, 4, train=True, seed=1)
     set_loader_epoch(loader, 0)
     batches = list(loader)
     assert len(batches) == 1 and batches[0][0].shape == (4, 4, 3, 16, 16)  # 6 clips, batch 4, drop_last
-    set_loader_epoch(loader, 3)
-    assert ds.epoch == 3
-    again = list(loader)  # persistent workers see the new epoch
-    assert again[0][0].shape == (4, 4, 3, 16, 16)
-    labels = set(batches[0][1].tolist()) | set(again[0][1].tolist())
-    assert labels <= set(range(6))
+    # persistent workers must see a new epoch: every clip equals the in-process sample of that epoch
+    one = build_dataloader(ds, 1, train=True, seed=1, drop_last=False)
+    reference = ClipDataset(items, cfg, train=True, seed=0)
+    for epoch in (0, 3):
+        set_loader_epoch(one, epoch)
+        reference.set_epoch(epoch)
+        seen = {int(y): x[0] for x, y in one}  # labels 0..5 are the item indices here
+        assert sorted(seen) == list(range(6))
+        assert all(torch.equal(clip, reference[i][0]) for i, clip in seen.items())
 
 
 def test_named_dataset_resolves_annotation_folder_and_root(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -100,10 +101,13 @@ class ClipDataset(Dataset):
         return self.transform(frames, generator), self.items[index].label  # (T, 3, S, S)
 
 
-def _worker_init(worker_id: int) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # each worker is one process: OpenCV's own thread pool would oversubscribe
+def _fork_safe_opencv() -> None:
+    """OpenCV calls in a forked process hang when the parent's OpenCV thread pool was in use; with one
+    thread the pool is never touched. Only done when OpenCV is loaded (CSIM sampling uses it)."""
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None and cv2.getNumThreads() != 1:
+        log.debug("setting OpenCV to one thread before forking DataLoader workers (was %d)", cv2.getNumThreads())
+        cv2.setNumThreads(1)
 
 
 def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
@@ -132,10 +136,11 @@ def build_dataloader(dataset: ClipDataset, batch_size: int, train: bool, num_wor
         sampler = DistributedSampler(dataset, shuffle=train, seed=seed, drop_last=drop_last)
     generator = torch.Generator().manual_seed(seed) if sampler is None and train else None
     extra = {"prefetch_factor": prefetch_factor} if prefetch_factor and num_workers > 0 else {}
+    if num_workers > 0:
+        _fork_safe_opencv()
     return DataLoader(dataset, batch_size=batch_size, shuffle=train if sampler is None else False, sampler=sampler,
                       num_workers=num_workers, pin_memory=pin_memory, drop_last=drop_last, generator=generator,
-                      persistent_workers=num_workers > 0, worker_init_fn=_worker_init if num_workers else None,
-                      **extra)
+                      persistent_workers=num_workers > 0, **extra)
 
 
 def _filter(items: list[ClipItem], split: str, fold: int | None, source: str, k_fold_ok: bool) -> list[ClipItem]:

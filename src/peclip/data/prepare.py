@@ -361,10 +361,6 @@ def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: Face
     return result
 
 
-def _worker_init() -> None:
-    cv2.setNumThreads(1)  # one video per process; OpenCV threads would only compete
-
-
 def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                    options: PrepareOptions | None = None, label: str | None = None,
                    label_set: LabelSet | str | None = "basic7", root: str | os.PathLike | None = None,
@@ -387,15 +383,21 @@ def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
             bar.update()
     else:
         # The platform's default start method: fork on Linux (a spawned worker would re-import torch through
-        # the peclip package, seconds per worker).
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(),
-                                 initializer=_worker_init) as pool:
-            futures = {pool.submit(prepare_one, job, out_dir, options, detector): i for i, job in enumerate(jobs)}
-            done: dict[int, VideoResult] = {}
-            for future in as_completed(futures):
-                done[futures[future]] = future.result()
-                bar.update()
-            results = [done[i] for i in range(len(jobs))]
+        # the peclip package, seconds per worker). OpenCV hangs in a forked child whose parent used its
+        # thread pool, so the parent runs OpenCV single-threaded while the workers live.
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context()) as pool:
+                futures = {pool.submit(prepare_one, job, out_dir, options, detector): i
+                           for i, job in enumerate(jobs)}
+                done: dict[int, VideoResult] = {}
+                for future in as_completed(futures):
+                    done[futures[future]] = future.result()
+                    bar.update()
+        finally:
+            cv2.setNumThreads(threads)
+        results = [done[i] for i in range(len(jobs))]
     bar.close()
     by_name = {job.name: job for job in jobs}
     items = [ClipItem(out_dir / r.name, by_name[r.name].label, r.frames_written, by_name[r.name].split,
