@@ -116,7 +116,7 @@ def read_annotation(path: str | os.PathLike, root: str | os.PathLike | None = No
 
     Each line is ``<frame folder> <num frames> <label>``; the path may contain spaces (the last two
     fields are split off). Blank lines are skipped; any other line that does not parse is a problem
-    (the official code skipped lines with fewer than three fields silently). ``root`` defaults to the
+    (the official code printed and skipped lines with fewer than three fields). ``root`` defaults to the
     annotation file's folder. ``label_map`` renumbers labels (AFEW, SPEC.md 10 A5); labels it does not
     list are kept for the scan to report.
     """
