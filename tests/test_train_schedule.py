@@ -1,4 +1,4 @@
-"""The learning-rate schedules reproduce SPEC.md 3.1's table and timm's CosineLRScheduler as the official code steps it."""
+"""The LR schedules reproduce SPEC.md 3.1's table and timm's CosineLRScheduler as the official code steps it."""
 
 import pytest
 import torch

@@ -14,6 +14,8 @@ import sys
 #: sub-command name -> module under peclip.commands
 COMMANDS = {
     "info": "info",
+    "train": "train",
+    "eval": "eval",
     "csim": "csim",
     "prepare": "prepare",
     "scan": "scan",

@@ -1,0 +1,199 @@
+"""The training and evaluation loops as plain functions: device, autocast, mixing, loss, DDP details.
+
+The model never moves itself; these functions put batches on ``device`` and run the forward under
+autocast (bf16 on CUDA when asked, fp32 otherwise). The loss is cross-entropy with Mixup/FMix chosen
+per batch (SPEC.md 2.8); training accuracy is measured against the un-mixed targets. Every random
+draw of an epoch (mixing) comes from a generator seeded by ``(seed, epoch, rank)``, so an epoch is the
+same whether or not the run was interrupted before it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from peclip.metrics.classification import ClassificationResult, classification_result
+from peclip.train.distributed import DistInfo, all_gather_objects, all_reduce_sum, any_rank
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the message says where and what to try."""
+
+    def __init__(self, epoch: int, step: int, value: float):
+        self.epoch, self.step, self.value = epoch, step, value
+        super().__init__(
+            f"the training loss became {value} at epoch {epoch}, step {step}. The run stopped; the last good "
+            "checkpoint (end of the previous epoch) is kept and --resume continues from it. Try: a lower "
+            "learning rate (--set train.lr_adapters=... train.lr_prompts=...), full precision "
+            "(--set train.precision=fp32), gradient clipping (--set train.clip_grad_norm=1.0), or check the "
+            "data for broken clips (peclip scan)."
+        )
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> ``bf16`` on CUDA, ``fp32`` elsewhere; ``bf16`` needs a device that supports it."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise RuntimeError(f"precision bf16 is not supported by {torch.cuda.get_device_name(device)}; "
+                           "use train.precision=fp32")
+    return precision
+
+
+def autocast(device: torch.device, precision: str):
+    """The forward-pass context: bf16 autocast or nothing (fp32)."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    model = getattr(model, "_orig_mod", model)  # torch.compile
+    return getattr(model, "module", model)  # DistributedDataParallel
+
+
+@dataclass
+class EpochStats:
+    """One training epoch over all processes: mean loss, accuracy (un-mixed targets), throughput."""
+
+    loss: float
+    accuracy: float  # percent
+    clips: int
+    steps: int
+    seconds: float
+
+    @property
+    def clips_per_second(self) -> float:
+        return self.clips / self.seconds if self.seconds > 0 else float("nan")
+
+
+def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, *, epoch: int,
+                    device: torch.device, precision: str = "fp32", mix_cfg=None, seed: int = 0,
+                    grad_accum: int = 1, clip_grad_norm: float | None = None, max_steps: int | None = None,
+                    dist_info: DistInfo | None = None, progress: bool = True) -> EpochStats:
+    """Train ``model`` for one epoch of ``loader`` (micro-batches of ``(video (B, T, 3, H, W), label (B,))``).
+
+    One optimizer step per ``grad_accum`` micro-batches (leftover micro-batches at the end are not
+    used). ``mix_cfg`` (a DataConfig) turns on Mixup/FMix; ``None`` trains on plain batches. Under DDP
+    gradients are synchronised on the last micro-batch of each step only.
+    """
+    from peclip.data.mixing import mix_batch, mixed_cross_entropy
+
+    info = dist_info or DistInfo(device=device)
+    model.train()
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    steps = len(loader) // grad_accum
+    if max_steps is not None:
+        steps = min(steps, max_steps)
+    if steps == 0:
+        raise ValueError(f"the training loader has {len(loader)} micro-batch(es), fewer than one optimizer step "
+                         f"({grad_accum} micro-batches); lower train.batch_size or add data")
+    rng = np.random.default_rng([seed, epoch, info.rank])  # mixing draws depend only on (seed, epoch, rank)
+    lr_text = " ".join(f"{g['lr']:.2e}" for g in optimizer.param_groups)
+    bar = tqdm(total=steps, desc=f"epoch {epoch}", unit="step", disable=not (progress and info.is_main),
+               dynamic_ncols=True, leave=False)
+    loss_sum = correct = count = 0.0
+    start = time.perf_counter()
+    batches = iter(loader)
+    optimizer.zero_grad(set_to_none=True)
+    for step in range(steps):
+        for micro in range(grad_accum):
+            videos, labels = next(batches)
+            videos = videos.to(device, non_blocking=True)
+            labels = torch.as_tensor(labels).to(device, non_blocking=True)
+            mixed = mix_batch(videos, labels, rng, mix_cfg) if mix_cfg is not None else None
+            sync = micro == grad_accum - 1 or not hasattr(model, "no_sync")
+            with contextlib.nullcontext() if sync else model.no_sync():  # backward must run inside no_sync
+                with autocast(device, precision):
+                    logits = model(mixed.videos if mixed is not None else videos).float()  # (B, C)
+                loss = mixed_cross_entropy(logits, mixed) if mixed is not None else F.cross_entropy(logits, labels)
+                if any_rank(not bool(torch.isfinite(loss)), info):
+                    bar.close()
+                    raise NonFiniteLossError(epoch, step, float(loss.detach()))
+                (loss / grad_accum).backward()
+            loss_sum += float(loss.detach()) * labels.shape[0]
+            correct += float((logits.detach().argmax(dim=1) == labels).sum())
+            count += labels.shape[0]
+        if clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        elapsed = time.perf_counter() - start
+        bar.set_postfix_str(f"loss {loss_sum / count:.4f} lr {lr_text} {count * info.world_size / elapsed:.1f} clips/s")
+        bar.update(1)
+    bar.close()
+    loss_sum, correct, count = all_reduce_sum([loss_sum, correct, count], info)
+    seconds = time.perf_counter() - start
+    return EpochStats(loss_sum / count, 100.0 * correct / count, int(count), steps, seconds)
+
+
+@dataclass
+class EvalOutput:
+    """Predictions over a whole split (all processes gathered), in dataset order."""
+
+    indices: np.ndarray  # (N,) dataset index of each row
+    targets: np.ndarray  # (N,)
+    logits: np.ndarray  # (N, C) float32
+    loss: float  # mean cross-entropy
+    result: ClassificationResult
+
+    @property
+    def preds(self) -> np.ndarray:
+        return self.logits.argmax(axis=1)
+
+    def metrics(self) -> dict:
+        return {"loss": self.loss, **self.result.summary()}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader, *, device: torch.device, precision: str = "fp32",
+             num_classes: int | None = None, dist_info: DistInfo | None = None,
+             progress: bool = True, desc: str = "eval") -> EvalOutput:
+    """Logits, loss, UAR/WAR over ``loader``'s dataset, gathered from every process (SPEC.md 4.3).
+
+    The loader's sampler must say which dataset indices this process sees (``indices()`` of
+    :class:`~peclip.train.distributed.ShardSampler`, or a sequential order); each sample counts once.
+    """
+    info = dist_info or DistInfo(device=device)
+    net = _unwrap(model)
+    net.eval()
+    sampler = loader.sampler
+    order = sampler.indices() if hasattr(sampler, "indices") else list(range(len(loader.dataset)))
+    logits_parts, target_parts = [], []
+    for videos, labels in tqdm(loader, desc=desc, unit="batch", disable=not (progress and info.is_main),
+                               dynamic_ncols=True, leave=False):
+        with autocast(device, precision):
+            logits = net(videos.to(device, non_blocking=True))  # (B, C)
+        logits_parts.append(logits.float().cpu())
+        target_parts.append(torch.as_tensor(labels).cpu())
+    logits = torch.cat(logits_parts).numpy() if logits_parts else np.zeros((0, num_classes or 1), np.float32)
+    targets = torch.cat(target_parts).numpy() if target_parts else np.zeros(0, np.int64)
+    if len(order) != len(targets):
+        raise RuntimeError(f"evaluation saw {len(targets)} clips but its sampler listed {len(order)}")
+    shards = all_gather_objects((np.asarray(order, dtype=np.int64), targets, logits), info)
+    indices = np.concatenate([s[0] for s in shards])
+    targets = np.concatenate([s[1] for s in shards])
+    logits = np.concatenate([s[2] for s in shards])
+    indices, first = np.unique(indices, return_index=True)  # sorted, each sample once
+    targets, logits = targets[first], logits[first]
+    if targets.size == 0:
+        raise ValueError("nothing to evaluate: the split is empty")
+    if (targets < 0).any():
+        raise ValueError(f"{int((targets < 0).sum())} evaluation clip(s) have no label; evaluation needs labels "
+                         "(use `peclip predict` for unlabelled clips)")
+    loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(targets).long()))
+    if not math.isfinite(loss):
+        log.warning("evaluation loss is %s (non-finite logits?)", loss)
+    result = classification_result(targets, logits.argmax(axis=1), num_classes)
+    return EvalOutput(indices, targets, logits, loss, result)

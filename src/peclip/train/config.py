@@ -1,0 +1,315 @@
+"""Training recipes: YAML files with ``model``, ``data``, ``train``, ``run`` (and ``synthetic``) sections.
+
+A recipe is a built-in name (``dfew``, ``ferv39k``, ``mafw``, ``afew``, ``synthetic``; the YAML files
+in ``peclip/recipes/``) or a path to a YAML file. A recipe may start from another with ``base: NAME``.
+Dotted overrides (``train.lr_adapters=1e-4``) are merged on top, then every section is validated:
+an unknown key is an error that lists the valid ones. The resolved recipe (``to_dict``) is what a
+run folder keeps as ``config.yaml``; :func:`load_recipe` on that file gives the same recipe back.
+
+Defaults are SPEC.md 3.1's (the official ``FERPAmainmxp.py``), with 30 epochs (SPEC.md 10 A4).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from peclip.config import merge_overrides
+from peclip.train.schedule import ScheduleConfig
+
+SELECTIONS = ("last", "val", "test")
+SELECT_METRICS = ("war", "uar")
+PRECISIONS = ("auto", "bf16", "fp32")
+SECTIONS = ("base", "model", "data", "train", "run", "synthetic")
+
+
+def _positive_int(owner: str, name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{owner}.{name}={value!r} must be a positive integer")
+
+
+def _number(owner: str, name: str, value: Any, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise ValueError(f"{owner}.{name}={value!r} must be a number >= {minimum:g}")
+    return float(value)
+
+
+def _choice(owner: str, name: str, value: Any, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"{owner}.{name}={value!r} is not valid; choose one of: {', '.join(valid)}")
+
+
+def _from_dict(cls, data: Any, owner: str):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"recipe section {owner!r} must be a mapping, got {type(data).__name__}: {data!r}")
+    valid = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - valid)
+    if unknown:
+        raise ValueError(f"unknown {owner} keys: {', '.join(unknown)}; valid keys: {', '.join(sorted(valid))}")
+    return cls(**data)
+
+
+@dataclass
+class ModelSection:
+    """Which model to train: a built-in name (``peclip.list_models()``), its CLIP weights, and config overrides.
+
+    ``overrides`` are ModelConfig fields, nested or dotted (``{"temporal.per_video": False}``).
+    ``pretrained``: an open_clip tag (``openai``), a local weights file, or ``none`` for random CLIP
+    weights (tests, synthetic data).
+    """
+
+    name: str = "peclip-vit-b16"
+    pretrained: str | None = "openai"
+    overrides: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"model.name={self.name!r} must be a built-in model name, e.g. peclip-vit-b16")
+        if self.pretrained in ("none", "", None):
+            self.pretrained = None
+        if not isinstance(self.overrides, dict):
+            raise ValueError(f"model.overrides={self.overrides!r} must be a mapping of ModelConfig fields")
+
+    def resolve(self):
+        """The validated :class:`~peclip.config.ModelConfig` (no weights are built)."""
+        from peclip.factory import resolve_config
+
+        return resolve_config(self.name, **self.overrides)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, precision, model selection (SPEC.md 3.1; AFEW 3.2).
+
+    ``batch_size`` is the number of clips per optimizer step over all processes; each process loads
+    ``batch_size / (world_size * grad_accum)`` clips per forward pass.
+    """
+
+    epochs: int = 30
+    batch_size: int = 4
+    eval_batch_size: int | None = None  # None: batch_size
+    grad_accum: int = 1
+    lr_adapters: float = 2e-4
+    lr_prompts: float = 3e-5
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    grad_checkpointing: bool = False
+    compile: bool = False
+    clip_grad_norm: float | None = None
+    seed: int = 42
+    init_from: str | None = None  # a checkpoint or run folder whose trainable weights start the run (AFEW)
+    selection: str = "last"  # last | val | test (the official protocol, SPEC.md 10 A6)
+    select_metric: str = "war"  # the official code keeps the epoch of best top-1 accuracy (WAR)
+    val_fraction: float = 0.1  # share of each class carved from train when selection == "val"
+    eval_every: int = 1
+    max_steps_per_epoch: int | None = None  # stop each epoch early (smoke tests, quick looks)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "grad_accum", "eval_every"):
+            _positive_int("train", name, getattr(self, name))
+        for name in ("eval_batch_size", "max_steps_per_epoch"):
+            if getattr(self, name) is not None:
+                _positive_int("train", name, getattr(self, name))
+        if self.batch_size % self.grad_accum:
+            raise ValueError(f"train.batch_size={self.batch_size} is not divisible by train.grad_accum="
+                             f"{self.grad_accum}; the batch is split into grad_accum equal micro-batches")
+        self.lr_adapters = _number("train", "lr_adapters", self.lr_adapters)
+        self.lr_prompts = _number("train", "lr_prompts", self.lr_prompts)
+        self.weight_decay = _number("train", "weight_decay", self.weight_decay)
+        self.eps = _number("train", "eps", self.eps)
+        if (not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2
+                or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas)):
+            raise ValueError(f"train.betas={self.betas!r} must be two numbers in [0, 1), e.g. [0.9, 0.999]")
+        self.betas = [float(b) for b in self.betas]
+        if isinstance(self.schedule, dict):
+            self.schedule = _from_dict(ScheduleConfig, self.schedule, "train.schedule")
+        _choice("train", "precision", self.precision, PRECISIONS)
+        _choice("train", "selection", self.selection, SELECTIONS)
+        _choice("train", "select_metric", self.select_metric, SELECT_METRICS)
+        if self.clip_grad_norm is not None:
+            self.clip_grad_norm = _number("train", "clip_grad_norm", self.clip_grad_norm)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ValueError(f"train.seed={self.seed!r} must be an integer")
+        if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
+            raise ValueError(f"train.val_fraction={self.val_fraction!r} must lie strictly between 0 and 1")
+        if not isinstance(self.device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"train.device={self.device!r} is not valid; use auto, cpu, cuda or cuda:N")
+
+
+@dataclass
+class RunSection:
+    """Where the run folder goes: ``output_dir/name`` (name defaults to ``<recipe>-<date>-<time>``)."""
+
+    name: str | None = None
+    output_dir: str = "runs"
+    tensorboard: bool = True  # write TensorBoard events when the tensorboard package is installed
+
+    def __post_init__(self) -> None:
+        if self.name is not None and (not isinstance(self.name, str) or not self.name or "/" in self.name):
+            raise ValueError(f"run.name={self.name!r} must be a non-empty folder name without '/'")
+
+
+@dataclass
+class SyntheticSection:
+    """Generate the moving-square task (:mod:`peclip.synthetic`) into the run folder and train on it."""
+
+    num_classes: int = 2
+    num_frames: int = 8
+    size: int = 32
+    num_train: int = 64
+    num_test: int = 32
+    colours: str = "fixed"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("num_train", "num_test"):
+            _positive_int("synthetic", name, getattr(self, name))
+        self.spec()  # validates the rest
+
+    def spec(self):
+        from peclip.synthetic import MotionSpec
+
+        return MotionSpec(self.num_classes, self.num_frames, self.size, colours=self.colours)
+
+
+@dataclass
+class Recipe:
+    """A whole training recipe. ``data`` is a :class:`peclip.data.config.DataConfig`."""
+
+    name: str
+    model: ModelSection
+    data: Any
+    train: TrainConfig
+    run: RunSection
+    synthetic: SyntheticSection | None = None
+
+    def to_dict(self) -> dict:
+        """Plain data (YAML-ready); loading it gives the same recipe."""
+        out = {"name": self.name, "model": dataclasses.asdict(self.model), "data": dataclasses.asdict(self.data),
+               "train": dataclasses.asdict(self.train), "run": dataclasses.asdict(self.run),
+               "synthetic": dataclasses.asdict(self.synthetic) if self.synthetic else None}
+        return _plain(out)
+
+    def with_overrides(self, overrides: dict) -> Recipe:
+        return recipe_from_dict(merge_overrides(self.to_dict(), _coerce_numbers(overrides)), self.name)
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-4`` as a string; here any number with an exponent is a float."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\d+\.\d*|\d+|\.\d+)[eE][-+]?\d+$|^[-+]?\d+\.\d*$|^[-+]?\.\d+$"),
+    list("-+0123456789."),
+)
+
+
+def _coerce_numbers(overrides: dict) -> dict:
+    """``--set`` values such as ``1e-4`` come in as strings (YAML 1.1); make them floats."""
+    out = {}
+    for key, value in overrides.items():
+        if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value):
+            value = float(value)
+        out[key] = value
+    return out
+
+
+def builtin_recipes() -> list[str]:
+    """Names of the recipes shipped in ``peclip/recipes/``."""
+    folder = resources.files("peclip") / "recipes"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def read_recipe_file(name_or_path: str | os.PathLike) -> tuple[str, dict]:
+    """``(name, raw dict)`` of a built-in recipe or a YAML file, with ``base:`` recipes merged in."""
+    return _read(str(name_or_path), seen=())
+
+
+def _read(name_or_path: str, seen: tuple[str, ...]) -> tuple[str, dict]:
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"recipe file {path} does not exist; built-in recipes: "
+                                    f"{', '.join(builtin_recipes())}")
+        text, name, key = path.read_text(), path.stem, str(path.resolve())
+    else:
+        resource = resources.files("peclip") / "recipes" / f"{name_or_path}.yaml"
+        if not resource.is_file():
+            raise ValueError(f"unknown recipe {name_or_path!r}; built-in recipes: {', '.join(builtin_recipes())} "
+                             "(or give the path to a YAML file)")
+        text, name, key = resource.read_text(), name_or_path, f"builtin:{name_or_path}"
+    if key in seen:
+        raise ValueError(f"recipe {name!r} includes itself through 'base' ({' -> '.join(seen)})")
+    try:
+        raw = yaml.load(text, Loader=_Loader) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"recipe {name_or_path} is not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ValueError(f"recipe {name_or_path} must be a YAML mapping with sections {', '.join(SECTIONS[1:])}")
+    base = raw.pop("base", None)
+    if base is not None:
+        builtin = (resources.files("peclip") / "recipes" / f"{base}.yaml").is_file()
+        base_ref = str(base) if builtin or not path.exists() else str(path.parent / str(base))
+        _, base_raw = _read(base_ref, (*seen, key))
+        raw = merge_overrides(base_raw, raw)
+    return str(raw.pop("name", name)), raw
+
+
+def recipe_from_dict(raw: dict, name: str = "custom") -> Recipe:
+    """Validate a raw recipe dict into a :class:`Recipe`."""
+    from peclip.data.config import DataConfig
+
+    raw = copy.deepcopy(raw)
+    name = raw.pop("name", name)
+    unknown = sorted(set(raw) - set(SECTIONS[1:]))
+    if unknown:
+        raise ValueError(f"unknown recipe sections: {', '.join(unknown)}; valid sections: {', '.join(SECTIONS[1:])}")
+    model = _from_dict(ModelSection, raw.get("model"), "model")
+    model.resolve()  # unknown or bad model overrides fail here, before anything is built
+    data_raw = raw.get("data") or {}
+    if not isinstance(data_raw, dict):
+        raise ValueError(f"recipe section 'data' must be a mapping, got {data_raw!r}")
+    data = DataConfig.from_dict(data_raw)
+    train = _from_dict(TrainConfig, raw.get("train"), "train")
+    run = _from_dict(RunSection, raw.get("run"), "run")
+    synthetic = raw.get("synthetic")
+    synthetic = _from_dict(SyntheticSection, synthetic, "synthetic") if synthetic is not None else None
+    return Recipe(name, model, data, train, run, synthetic)
+
+
+def load_recipe(name_or_path: str | os.PathLike, overrides: dict | None = None) -> Recipe:
+    """A validated recipe: a built-in name or YAML path, with dotted ``overrides`` applied."""
+    name, raw = read_recipe_file(name_or_path)
+    raw = merge_overrides(raw, _coerce_numbers(overrides or {}))
+    return recipe_from_dict(raw, name)
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The resolved recipe as YAML text."""
+    return yaml.safe_dump(recipe.to_dict(), sort_keys=False)

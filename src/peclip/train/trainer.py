@@ -1,0 +1,371 @@
+"""``train(recipe)``: one training run from a recipe, into a run folder, resumable (SPEC.md 3, 4.3).
+
+Per epoch: set the learning rates (:mod:`peclip.train.schedule`), train one epoch, evaluate on the
+selection split, write metrics and the ``last`` checkpoint (and ``best`` when model selection picks
+this epoch). At the end the selected model is evaluated on the test split and ``results.json`` and
+``eval/`` are written. Model selection (``train.selection``):
+
+- ``last`` (default, honest): the model after the last epoch;
+- ``val``: the best epoch on a validation split carved from the training split (stratified, seeded);
+- ``test``: the best epoch on the test split, the official code's protocol (SPEC.md 3.1, 10 A6),
+  comparable with published numbers but optimistic. The last epoch is always reported beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from peclip.engine import NonFiniteLossError, evaluate, resolve_precision, train_one_epoch
+from peclip.train import distributed
+from peclip.train.config import Recipe, dump_recipe
+from peclip.train.evaluate import check_compatible, check_labels, describe, write_report
+from peclip.train.run import RunFolder, read_training_state, rng_state, set_rng_state, write_checkpoint
+from peclip.train.schedule import set_epoch_lr
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    selection: str
+    selected: dict  # test metrics of the selected model, with its epoch
+    last: dict  # test metrics of the last epoch
+    results: dict  # everything written to results.json
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def default_run_dir(recipe: Recipe) -> Path:
+    name = recipe.run.name or f"{recipe.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    return Path(recipe.run.output_dir) / name
+
+
+def stratified_split(items: list, fraction: float, seed: int) -> tuple[list, list]:
+    """``(train, val)``: ``fraction`` of each class (at least one clip, if the class has two) goes to val."""
+    rng = np.random.default_rng([seed, 7919])
+    by_class: dict[int, list[int]] = {}
+    for i, item in enumerate(items):
+        by_class.setdefault(item.label, []).append(i)
+    val_idx: set[int] = set()
+    for label in sorted(by_class):
+        members = by_class[label]
+        take = int(round(fraction * len(members)))
+        take = min(max(take, 1 if len(members) > 1 else 0), len(members) - 1)
+        val_idx.update(rng.permutation(members)[:take].tolist())
+    train = [it for i, it in enumerate(items) if i not in val_idx]
+    val = [it for i, it in enumerate(items) if i in val_idx]
+    if not val:
+        raise ValueError("the validation split is empty: too few training clips per class for train.val_fraction; "
+                         "raise train.val_fraction or use train.selection=last")
+    return train, val
+
+
+def build_model(recipe: Recipe):
+    """The model of ``recipe.model``, with trainable weights from ``train.init_from`` when set (AFEW, SPEC.md 3.2)."""
+    import peclip
+    from peclip.checkpoint import load_trainable_state
+    from peclip.train.run import resolve_checkpoint
+
+    section = recipe.model
+    # Seeded construction: a backbone without pretrained weights is then the same random CLIP in every
+    # process and again at evaluation time (its checkpoint records init_seed; see run.load_model).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.train.seed)
+        model = peclip.create_model(section.name, pretrained=section.pretrained, **section.overrides)
+    if recipe.train.init_from:
+        from safetensors.torch import load_file
+
+        source = resolve_checkpoint(recipe.train.init_from)
+        load_trainable_state(model, load_file(str(source / peclip.checkpoint.WEIGHTS_FILE)), str(source))
+        log.info("trainable weights initialised from %s", source)
+    return model
+
+
+def resolve_data_config(recipe: Recipe, run: RunFolder, info: distributed.DistInfo):
+    """The data config, with the synthetic dataset generated into the run folder when the recipe asks for one."""
+    cfg = recipe.data
+    if recipe.synthetic is None:
+        return cfg
+    from peclip.synthetic import write_motion_dataset
+
+    root = run.path / "synthetic"
+    if info.is_main and not (root / "test.txt").is_file():
+        s = recipe.synthetic
+        write_motion_dataset(root, s.num_train, s.num_test, s.spec(), s.seed)
+    distributed.barrier(info)
+    return dataclasses.replace(cfg, dataset="custom", root=None, manifest=str(root / "train.txt"),
+                               test_manifest=str(root / "test.txt"), fold=None)
+
+
+def _loaders(recipe: Recipe, cfg, model, info: distributed.DistInfo):
+    from torch.utils.data.distributed import DistributedSampler
+
+    from peclip.data.dataset import ClipDataset, build_dataloader, load_dataset_items
+
+    t = recipe.train
+    per_rank, rest = divmod(t.batch_size, info.world_size * t.grad_accum)
+    if rest or per_rank < 1:
+        raise ValueError(f"train.batch_size={t.batch_size} must be a multiple of processes x grad_accum = "
+                         f"{info.world_size} x {t.grad_accum}")
+    if info.is_main:
+        train_items = load_dataset_items(cfg, "train", cfg.fold, progress=t.progress)
+        test_items = load_dataset_items(cfg, "test", cfg.fold, progress=t.progress)
+        val_items = None
+        if t.selection == "val":
+            train_items, val_items = stratified_split(train_items, t.val_fraction, t.seed)
+        split = (train_items, val_items, test_items)
+    else:
+        split = None
+    train_items, val_items, test_items = distributed.broadcast_object(split, info)
+    num_classes = model.config.num_classes
+    for name, items in (("train", train_items), ("test", test_items)):
+        check_labels(items, num_classes, f"the {name} split")
+    train_ds = ClipDataset(train_items, cfg, train=True, seed=t.seed)
+    sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=t.seed)
+    train_loader = build_dataloader(train_ds, per_rank, train=True, sampler=sampler, seed=t.seed)
+    eval_bs = t.eval_batch_size or max(1, t.batch_size // info.world_size)
+
+    def eval_loader(items):
+        dataset = ClipDataset(items, cfg, train=False, seed=t.seed)
+        shard = distributed.ShardSampler(len(dataset), info.rank, info.world_size)
+        return build_dataloader(dataset, eval_bs, train=False, sampler=shard)
+
+    test_loader = eval_loader(test_items)
+    val_loader = eval_loader(val_items) if val_items is not None else None
+    log.info("data: %d train clips, %s%d test clips; %d clip(s) per process per forward pass", len(train_items),
+             f"{len(val_items)} validation clips, " if val_items else "", len(test_items), per_rank)
+    return train_loader, val_loader, test_loader, [str(i.path) for i in test_items]
+
+
+def _optimizer(model, t) -> torch.optim.Optimizer:
+    groups = []
+    for name, lr in (("adapters", t.lr_adapters), ("prompts", t.lr_prompts)):
+        params = model.param_groups()[name]
+        if params:
+            groups.append({"params": params, "lr": lr, "initial_lr": lr, "name": name})
+    if not groups:
+        raise ValueError("the model has no trainable parameters (prompts and adapters all disabled)")
+    return torch.optim.AdamW(groups, betas=tuple(t.betas), eps=t.eps, weight_decay=t.weight_decay)
+
+
+class _Logs:
+    """log.txt (and TensorBoard) for the duration of a run, on the main process."""
+
+    def __init__(self, run: RunFolder, tensorboard: bool):
+        self.handler = None
+        self.writer = None
+        if not run.writer:
+            return
+        self.handler = logging.FileHandler(run.path / "log.txt", encoding="utf-8")
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("peclip").addHandler(self.handler)
+        if tensorboard:
+            import importlib.util
+
+            if importlib.util.find_spec("tensorboard") is not None:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(run.path / "tensorboard"))
+            else:
+                log.info("tensorboard is not installed; metrics go to metrics.csv only")
+
+    def scalars(self, row: dict, epoch: int) -> None:
+        if self.writer is not None:
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and key != "epoch":
+                    self.writer.add_scalar(key, value, epoch)
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.handler is not None:
+            logging.getLogger("peclip").removeHandler(self.handler)
+            self.handler.close()
+
+
+def train(recipe: Recipe, run_dir: str | Path | None = None, resume: bool = False,
+          dist_info: distributed.DistInfo | None = None) -> TrainResult:
+    """Train ``recipe`` into ``run_dir`` (default ``run.output_dir/run.name``); ``resume`` continues a run
+    from its last checkpoint (model, optimizer, epoch, RNG states) and gives the same result as an
+    unbroken run."""
+    info = dist_info or distributed.setup(recipe.train.device)
+    try:
+        return _train(recipe, run_dir, resume, info)
+    finally:
+        if dist_info is None:
+            distributed.cleanup(info)
+
+
+def _train(recipe: Recipe, run_dir, resume: bool, info: distributed.DistInfo) -> TrainResult:
+    run_dir = Path(run_dir) if run_dir is not None else distributed.broadcast_object(default_run_dir(recipe), info)
+    run = RunFolder(run_dir, writer=info.is_main)
+    started = distributed.broadcast_object(run.has_started(), info)
+    if resume and not started:
+        raise FileNotFoundError(f"cannot resume: {run_dir} is not a run folder (no config.yaml)")
+    if not resume:
+        if started:
+            raise ValueError(f"run folder {run_dir} already holds a run; continue it with --resume {run_dir} "
+                             "or choose another name (--name / run.name)")
+        run.create(dump_recipe(recipe))
+    distributed.barrier(info)
+    logs = _Logs(run, recipe.run.tensorboard)
+    try:
+        return _fit(recipe, run, resume, info, logs)
+    finally:
+        logs.close()
+
+
+def _fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.DistInfo, logs: _Logs) -> TrainResult:
+    from peclip.data.dataset import set_loader_epoch
+
+    t = recipe.train
+    device = info.device
+    precision = resolve_precision(t.precision, device)
+    seed_everything(t.seed)
+    log.info("run %s: recipe %s, %d process(es) on %s, precision %s, selection %s", run.path, recipe.name,
+             info.world_size, device, precision, t.selection)
+    if recipe.data.dataset == "afew" and not t.init_from:
+        log.warning("the AFEW recipe fine-tunes a DFEW model (SPEC.md 3.2); set train.init_from=RUN_OR_CHECKPOINT")
+    model = build_model(recipe)
+    cfg = resolve_data_config(recipe, run, info)
+    check_compatible(model, cfg)
+    train_loader, val_loader, test_loader, test_paths = _loaders(recipe, cfg, model, info)
+    model.to(device)
+    model.grad_checkpointing = t.grad_checkpointing
+    optimizer = _optimizer(model, t)
+
+    start_epoch, best, history_eval = 0, None, None
+    if resume:
+        last = run.last_checkpoint()
+        if last is not None:
+            start_epoch, best = _restore(model, optimizer, last, device)
+            log.info("resuming %s after epoch %d (from %s)", run.path, start_epoch - 1, last)
+        else:
+            log.info("resuming %s: no checkpoint yet, starting at epoch 0", run.path)
+
+    net = model
+    if info.enabled:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if t.compile:
+        net = torch.compile(net)
+    mix_cfg = cfg if (cfg.mix_prob_mixup + cfg.mix_prob_fmix) > 0 else None
+    select_loader = {"val": val_loader}.get(t.selection, test_loader)
+    select_split = "val" if t.selection == "val" else "test"
+    num_classes = model.config.num_classes
+
+    for epoch in range(start_epoch, t.epochs):
+        lrs = set_epoch_lr(optimizer, epoch, t.schedule)
+        set_loader_epoch(train_loader, epoch)
+        try:
+            stats = train_one_epoch(net, train_loader, optimizer, epoch=epoch, device=device, precision=precision,
+                                    mix_cfg=mix_cfg, seed=t.seed, grad_accum=t.grad_accum,
+                                    clip_grad_norm=t.clip_grad_norm, max_steps=t.max_steps_per_epoch,
+                                    dist_info=info, progress=t.progress)
+        except NonFiniteLossError as err:
+            log.error("%s", err)
+            raise
+        row = {"epoch": epoch, **{f"lr_{g['name']}": lr for g, lr in zip(optimizer.param_groups, lrs, strict=True)},
+               "train_loss": stats.loss, "train_acc": stats.accuracy, "clips_per_s": stats.clips_per_second,
+               "train_seconds": stats.seconds}
+        evaluated = (epoch + 1) % t.eval_every == 0 or epoch == t.epochs - 1
+        history_eval = None
+        if evaluated:
+            history_eval = evaluate(model, select_loader, device=device, precision=precision, num_classes=num_classes,
+                                    dist_info=info, progress=t.progress, desc=f"eval {select_split}")
+            m = history_eval.metrics()
+            row.update({"eval_split": select_split, "eval_loss": m["loss"], "eval_uar": m["uar"], "eval_war": m["war"]})
+            if t.selection != "last":
+                value = m[t.select_metric]
+                if best is None or value > best["value"]:
+                    best = {"epoch": epoch, "value": value, "metric": t.select_metric, "split": select_split}
+                    if info.is_main:
+                        write_checkpoint(run.best, model, {"epoch": epoch, "selection": t.selection,
+                                                           "selected_on": select_split, "metrics": m,
+                                                           "init_seed": t.seed})
+        if info.is_main:
+            state = {"epoch": epoch, "optimizer": optimizer.state_dict(), "best": best, "rng": rng_state(),
+                     "world_size": info.world_size}
+            write_checkpoint(run.last, model, {"epoch": epoch, "selection": "last", "init_seed": t.seed}, state)
+            run.append_metrics(row)
+            logs.scalars(row, epoch)
+        distributed.barrier(info)
+        summary = (f"epoch {epoch}/{t.epochs - 1}: train loss {stats.loss:.4f} acc {stats.accuracy:.2f}% "
+                   f"({stats.clips_per_second:.1f} clips/s, {stats.seconds:.0f} s)")
+        if evaluated:
+            summary += f"; {select_split} UAR {row['eval_uar']:.2f} WAR {row['eval_war']:.2f}"
+        log.info("%s", summary)
+
+    return _finish(recipe, run, model, info, precision, test_loader, test_paths, best,
+                   history_eval if select_split == "test" else None)
+
+
+def _restore(model, optimizer, last: Path, device) -> tuple[int, dict | None]:
+    from safetensors.torch import load_file
+
+    from peclip.checkpoint import WEIGHTS_FILE, load_trainable_state
+
+    load_trainable_state(model, load_file(str(last / WEIGHTS_FILE)), str(last))
+    state = read_training_state(last)
+    optimizer.load_state_dict(state["optimizer"])
+    for group_state in optimizer.state.values():
+        for key, value in group_state.items():
+            if isinstance(value, torch.Tensor) and key != "step":
+                group_state[key] = value.to(device)
+    set_rng_state(state["rng"])
+    return int(state["epoch"]) + 1, state.get("best")
+
+
+def _finish(recipe: Recipe, run: RunFolder, model, info, precision, test_loader, test_paths, best,
+            last_test) -> TrainResult:
+    t = recipe.train
+    num_classes = model.config.num_classes
+    device = info.device
+    if last_test is None:
+        last_test = evaluate(model, test_loader, device=device, precision=precision, num_classes=num_classes,
+                             dist_info=info, progress=t.progress, desc="eval test (last)")
+    last = {"epoch": t.epochs - 1, **last_test.metrics()}
+    selected_output, selected = last_test, dict(last)
+    if t.selection != "last":
+        if best is None:
+            raise RuntimeError(f"selection {t.selection!r} found no evaluated epoch; check train.eval_every")
+        from safetensors.torch import load_file
+
+        from peclip.checkpoint import WEIGHTS_FILE, load_trainable_state
+        from peclip.train.run import checkpoint_dir
+
+        best_dir = checkpoint_dir(run.best)
+        if best_dir is None:
+            raise FileNotFoundError(f"the best checkpoint {run.best} is missing; the run folder is incomplete")
+        load_trainable_state(model, load_file(str(best_dir / WEIGHTS_FILE)), str(best_dir))
+        selected_output = evaluate(model, test_loader, device=device, precision=precision, num_classes=num_classes,
+                                   dist_info=info, progress=t.progress, desc="eval test (selected)")
+        selected = {"epoch": best["epoch"], **selected_output.metrics()}
+    results = {"recipe": recipe.name, "dataset": recipe.data.dataset, "fold": recipe.data.fold,
+               "selection": t.selection, "select_metric": t.select_metric if t.selection != "last" else None,
+               "selected": selected, "last": last, "epochs": t.epochs, "world_size": info.world_size,
+               "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if info.is_main:
+        write_report(run.eval_dir, selected_output, model.class_names,
+                     {"selection": t.selection, "epoch": selected["epoch"], "split": "test"}, test_paths)
+        run.write_results(results)
+    log.info("test: %s", describe(selected, t.selection, selected["epoch"]))
+    if t.selection != "last":
+        log.info("test: %s", describe(last, "last", last["epoch"]))
+    distributed.barrier(info)
+    return TrainResult(run.path, t.selection, selected, last, results)
