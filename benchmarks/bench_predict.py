@@ -1,0 +1,122 @@
+"""Prediction speed: seconds of video processed per second, split into the face stage and the model stage.
+
+    python benchmarks/bench_predict.py [--video PATH] [--models test-clip-vit-b16 clip-vit-b16 peclip-vit-b16]
+                                       [--device cpu] [--json out.json]
+
+The video (default ``../shared/data/WolfgangLanger_Pexels.mp4``, 19.7 s at 640x360) is decoded and
+face-tracked once per crop size, timed (the face stage: decoding + Haar tracking + cropping). The
+model stage then windows and scores those frames (2 s windows, 1 s stride, T from the model) for
+each model with random weights. For frame-independent models (plain CLIP: no TDA) it runs twice: with
+the frame cache (the default: a frame shared by overlapping windows is encoded once) and without it
+(the reference: every window encodes its own T frames), and prints the ratio. End to end =
+face stage + model stage (what ``peclip predict`` costs without the overlay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as common  # noqa: E402
+import peclip  # noqa: E402
+from peclip.predict import PredictOptions  # noqa: E402
+from peclip.predict.runner import predict_frames  # noqa: E402
+from peclip.predict.scorer import WindowScorer  # noqa: E402
+from peclip.predict.source import FaceFrameSource  # noqa: E402
+
+COLUMNS = ["model", "mode", "windows", "frames_encoded", "face_s", "model_s", "end_to_end_s", "model video-s/s",
+           "end-to-end video-s/s"]
+DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "WolfgangLanger_Pexels.mp4"
+
+
+def face_stage(video: Path, size: int, seconds: float | None) -> tuple[list, float, float]:
+    """The frames (with face crops at ``size``) of the first ``seconds`` of the video, their duration, and
+    the seconds it took."""
+    start = time.perf_counter()
+    source = FaceFrameSource(video, size)
+    frames = []
+    for frame in source:
+        if seconds is not None and frame.time >= seconds:
+            break
+        frames.append(frame)
+    elapsed = time.perf_counter() - start
+    duration = source.duration if seconds is None else min(seconds, source.duration)
+    return frames, duration, elapsed
+
+
+def model_stage(model: peclip.PEClip, frames: list, duration: float, frame_cache: bool | None,
+                device: torch.device) -> dict:
+    scorer = WindowScorer(model, frame_cache=frame_cache)
+    options = PredictOptions()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    entries = predict_frames(model, iter(frames), lambda: duration, options, scorer=scorer)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    return {"windows": len(entries), "scored": sum(e.face for e in entries), "frames_encoded": scorer.frames_encoded,
+            "model_s": seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
+    parser.add_argument("--models", nargs="+", default=["test-clip-vit-b16", "clip-vit-b16", "peclip-vit-b16"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seconds", type=float, help="use only the first SECONDS of the video (default: all)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if not args.video.is_file():
+        raise SystemExit(f"{args.video} not found; pass --video PATH (a video with a face)")
+    device = torch.device(args.device)
+    info = common.machine_info(device)
+    print(f"machine: {info}")
+    print(f"video: {args.video.name}")
+
+    stages: dict[int, tuple[list, float, float]] = {}
+    rows = []
+    for name in args.models:
+        torch.manual_seed(0)
+        model = peclip.create_model(name).to(device).eval()
+        size = model.preprocess.size
+        if size not in stages:
+            stages[size] = face_stage(args.video, size, args.seconds)
+            frames, duration, face_s = stages[size]
+            print(f"face stage at {size}x{size}: {len(frames)} frames, {duration:.2f} s of video in {face_s:.2f} s "
+                  f"({duration / face_s:.2f} video-s/s)", flush=True)
+        frames, duration, face_s = stages[size]
+        modes = [None] if model.config.temporal.enabled else [True, False]
+        reference = None
+        for cache in modes:
+            model_stage(model, frames[: 3 * 24], 3.0, cache, device)  # warm-up: allocator, text features
+            figures = model_stage(model, frames, duration, cache, device)
+            total = face_s + figures["model_s"]
+            row = {"model": name, "mode": {None: "clip (TDA)", True: "frame cache", False: "per window"}[cache],
+                   **figures, "face_s": face_s, "end_to_end_s": total,
+                   "model video-s/s": duration / figures["model_s"], "end-to-end video-s/s": duration / total}
+            if cache is False:
+                reference = row
+            rows.append(row)
+            print(f"{name} ({row['mode']}): {figures['frames_encoded']} frames encoded, model stage "
+                  f"{figures['model_s']:.2f} s, end to end {row['end-to-end video-s/s']:.2f} video-s/s", flush=True)
+        if reference is not None:
+            cached = next(r for r in rows if r["model"] == name and r["mode"] == "frame cache")
+            print(f"{name}: frame cache is {reference['model_s'] / cached['model_s']:.2f}x faster in the model stage "
+                  f"than per-window encoding ({cached['frames_encoded']} vs {reference['frames_encoded']} frames)",
+                  flush=True)
+        del model
+    print(common.table(rows, COLUMNS))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "video": str(args.video), "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
