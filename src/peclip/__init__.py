@@ -16,7 +16,18 @@ from peclip.registry import list_models
 
 __version__ = "0.1.0"
 
+_LAZY = {"predict_video": "peclip.predict", "zero_shot_model": "peclip.predict"}
+
+
+def __getattr__(name: str):
+    # Prediction pulls in video decoding and face detection; import it only when asked for.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'peclip' has no attribute {name!r}")
+
 __all__ = [
     "AdapterConfig", "BackboneConfig", "ModelConfig", "PEClip", "PromptConfig", "TemporalConfig",
-    "create_model", "list_models", "load", "save", "__version__",
+    "create_model", "list_models", "load", "predict_video", "save", "zero_shot_model", "__version__",
 ]

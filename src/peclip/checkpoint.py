@@ -59,24 +59,41 @@ def read_config(directory: str | os.PathLike) -> dict:
     return meta
 
 
-def load(directory: str | os.PathLike, pretrained: str | None = None, map_location: str | torch.device = "cpu",
-         **overrides) -> PEClip:
-    """Rebuild the model saved in ``directory`` and load its trainable weights strictly.
+def resolve(path: str | os.PathLike) -> Path:
+    """The checkpoint folder for ``path``: a checkpoint folder itself, or a training run folder."""
+    path = Path(path)
+    if (path / CONFIG_FILE).is_file():
+        return path
+    from peclip.train.run import resolve_checkpoint  # run folders are the trainer's layout
+
+    return resolve_checkpoint(path)
+
+
+def load(directory: str | os.PathLike, pretrained: str | None = None,
+         map_location: str | torch.device = "cpu", **overrides) -> PEClip:
+    """Rebuild the model saved in ``directory`` (a checkpoint or a run folder) and load it strictly.
 
     ``pretrained`` gives the frozen CLIP weights (tag or file). By default the value recorded at save
-    time is used; pass ``pretrained="none"`` to keep random CLIP weights.
+    time is used; pass ``pretrained="none"`` to keep random CLIP weights. A model trained on a random
+    CLIP (tests, synthetic recipes) records the seed that built it, and gets the same CLIP back.
     """
+    directory = resolve(directory)
     meta = read_config(directory)
     recorded = meta.get("pretrained")
     source = recorded if pretrained is None else pretrained
     source = None if source in (None, "", "none") else source
-    model = create_model(meta["model"], pretrained=source, **overrides)
+    if source is None and "init_seed" in meta:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(meta["init_seed"]))
+            model = create_model(meta["model"], **overrides)
+    else:
+        model = create_model(meta["model"], pretrained=source, **overrides)
+        if source is None and recorded:
+            log.warning("loading %s onto a randomly initialised CLIP; it was trained on %r weights", directory,
+                        recorded)
     if "class_texts" in meta and meta["class_texts"] != model.class_texts:
         model.set_class_texts(meta["class_texts"], meta.get("class_names"))
-    if source is None and recorded:
-        log.warning("loading %s onto a randomly initialised CLIP; it was trained on %r weights", directory,
-                    recorded)
-    weights = Path(directory) / WEIGHTS_FILE
+    weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing; the checkpoint is incomplete")
     try:
@@ -84,6 +101,7 @@ def load(directory: str | os.PathLike, pretrained: str | None = None, map_locati
     except (SafetensorError, OSError, ValueError) as err:
         raise ValueError(f"{weights} is damaged or not a safetensors file ({err}); re-save the model") from err
     load_trainable_state(model, state, str(weights))
+    model.pretrained = source
     return model
 
 
