@@ -79,7 +79,7 @@ def test_a_corrupted_weights_file_is_reported_as_damaged(tmp_path):
 
 
 def test_a_folder_without_config_is_not_a_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+    with pytest.raises(FileNotFoundError, match=r"neither a checkpoint \(no config.json\) nor a run folder"):
         peclip.load(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
