@@ -288,17 +288,22 @@ class Bench:
                 opt.step()
             steps[mode] = call
 
+        # The last warm-up step of each mode is its memory probe: with --compile the first step compiles,
+        # and its memory is the compiler's, not the training step's.
+        warmup = max(self.args.warmup, 2 if self.args.compile else 1)
+
         @contextlib.contextmanager
         def probe(mode: str, i: int):
-            if i > 0:
+            if i < warmup - 1:
                 yield
                 return
             params = list(self.models[mode].parameters())
+            state = common.tensor_bytes(v for s in optimizers[mode].state.values() for v in s.values())
             with common.PeakMemory(self.device) as peak, common.saved_activations(params) as saved:
                 yield
-            memory[mode] = {"step_peak_bytes": peak.peak_bytes, "saved_activation_bytes": saved["bytes"]}
+            memory[mode] = {"step_peak_bytes": peak.peak_bytes, "saved_activation_bytes": saved["bytes"],
+                            "optimizer_state_before_probe_bytes": state}
 
-        warmup = max(self.args.warmup, 1)  # the first step of each mode is its memory probe
         times = common.interleaved(steps, warmup, self.args.steps, self.device, on_warmup=probe, label="train")
         b = self.args.batch_size
         rows = {}
@@ -313,8 +318,8 @@ class Bench:
                    "weight_bytes": weights,
                    "grad_bytes": grads, "optimizer_state_bytes": state,
                    "params_with_grad": sum(p.grad is not None for p in model.parameters()), **mem}
-            if mem.get("step_peak_bytes") is not None:
-                row["process_peak_bytes"] = weights + mem["step_peak_bytes"]  # this mode alone in a process
+            if mem.get("step_peak_bytes") is not None:  # this mode alone in a process
+                row["process_peak_bytes"] = weights + mem["optimizer_state_before_probe_bytes"] + mem["step_peak_bytes"]
             c = getattr(self, "counts", {}).get(mode)
             if c is not None:
                 row["gflop_per_step"] = c.train_step(b) / 1e9
