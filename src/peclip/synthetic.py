@@ -69,11 +69,11 @@ def motion_clip(label: int, spec: MotionSpec, rng: np.random.Generator) -> np.nd
         if np.abs(colour - background).sum() < 150:  # keep the square visible
             colour = 255 - background
     d_row, d_col = _STEPS[DIRECTIONS[label]]
+    path = [start + round(travel * i / (t - 1)) for i in range(t)]
+    if d_row + d_col < 0:  # left/up run the very same path backwards in time
+        path = path[::-1]
     frames = background + rng.normal(0.0, spec.noise, (t, size, size, 3))  # (T, H, W, 3)
-    for i in range(t):
-        along = start + round(travel * i / (t - 1))
-        if d_row + d_col < 0:  # left/up run the same path backwards
-            along = start + travel - (along - start)
+    for i, along in enumerate(path):
         row, col = (along, across) if d_row else (across, along)
         frames[i, row:row + side, col:col + side] = colour
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)

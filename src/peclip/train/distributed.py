@@ -120,6 +120,25 @@ def broadcast_object(obj, info: DistInfo):
     return box[0]
 
 
+def on_main(fn, info: DistInfo):
+    """``fn()`` run on rank 0 only, its result sent to every rank. An error on rank 0 is raised on every
+    rank (instead of leaving the others waiting for a result that never comes)."""
+    if not info.enabled:
+        return fn()
+    box = None
+    if info.is_main:
+        try:
+            box = ("ok", fn())
+        except (ValueError, FileNotFoundError, RuntimeError) as err:
+            box = ("error", err)
+    kind, value = broadcast_object(box, info)
+    if kind == "error":
+        if info.is_main:
+            raise value
+        raise RuntimeError(f"rank 0 failed: {value}")
+    return value
+
+
 class ShardSampler(Sampler[int]):
     """Evaluation sampler: rank ``r`` gets indices ``r, r + W, r + 2W, ...`` in order, without padding.
 

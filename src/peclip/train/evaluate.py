@@ -149,13 +149,12 @@ def evaluate_model(model, request: EvalRequest, dist_info=None, desc: str = "eva
     """Evaluate ``model`` on ``request``'s split; returns ``(EvalOutput, items)``."""
     from peclip.data.dataset import ClipDataset, build_dataloader, load_dataset_items
     from peclip.engine import evaluate, resolve_precision
-    from peclip.train.distributed import DistInfo, ShardSampler, broadcast_object, pick_device
+    from peclip.train.distributed import DistInfo, ShardSampler, on_main, pick_device
 
     info = dist_info or DistInfo(device=pick_device(request.device))
     cfg = request.data
     check_compatible(model, cfg)
-    items = load_dataset_items(cfg, request.split, request.fold, progress=request.progress) if info.is_main else None
-    items = broadcast_object(items, info)
+    items = on_main(lambda: load_dataset_items(cfg, request.split, request.fold, progress=request.progress), info)
     check_labels(items, model.config.num_classes, f"the {request.split} split")
     dataset = ClipDataset(items, cfg, train=False, seed=0)
     sampler = ShardSampler(len(dataset), info.rank, info.world_size)

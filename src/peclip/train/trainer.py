@@ -121,16 +121,15 @@ def _loaders(recipe: Recipe, cfg, model, info: distributed.DistInfo):
     if rest or per_rank < 1:
         raise ValueError(f"train.batch_size={t.batch_size} must be a multiple of processes x grad_accum = "
                          f"{info.world_size} x {t.grad_accum}")
-    if info.is_main:
+    def read():
         train_items = load_dataset_items(cfg, "train", cfg.fold, progress=t.progress)
         test_items = load_dataset_items(cfg, "test", cfg.fold, progress=t.progress)
         val_items = None
         if t.selection == "val":
             train_items, val_items = stratified_split(train_items, t.val_fraction, t.seed)
-        split = (train_items, val_items, test_items)
-    else:
-        split = None
-    train_items, val_items, test_items = distributed.broadcast_object(split, info)
+        return train_items, val_items, test_items
+
+    train_items, val_items, test_items = distributed.on_main(read, info)
     num_classes = model.config.num_classes
     for name, items in (("train", train_items), ("test", test_items)):
         check_labels(items, num_classes, f"the {name} split")
