@@ -111,16 +111,20 @@ def resolve_data_config(recipe: Recipe, run: RunFolder, info: distributed.DistIn
                                test_manifest=str(root / "test.txt"), fold=None)
 
 
-def _loaders(recipe: Recipe, cfg, model, info: distributed.DistInfo):
-    from torch.utils.data.distributed import DistributedSampler
-
-    from peclip.data.dataset import ClipDataset, build_dataloader, load_dataset_items
-
-    t = recipe.train
+def _per_rank_batch(t, info: distributed.DistInfo) -> int:
     per_rank, rest = divmod(t.batch_size, info.world_size * t.grad_accum)
     if rest or per_rank < 1:
         raise ValueError(f"train.batch_size={t.batch_size} must be a multiple of processes x grad_accum = "
                          f"{info.world_size} x {t.grad_accum}")
+    return per_rank
+
+
+def read_items(recipe: Recipe, cfg, info: distributed.DistInfo) -> tuple[list, list | None, list]:
+    """``(train, val, test)`` items, scanned on rank 0 and sent to every rank (val only for selection val)."""
+    from peclip.data.dataset import load_dataset_items
+
+    t = recipe.train
+
     def read():
         train_items = load_dataset_items(cfg, "train", cfg.fold, progress=t.progress)
         test_items = load_dataset_items(cfg, "test", cfg.fold, progress=t.progress)
@@ -129,7 +133,17 @@ def _loaders(recipe: Recipe, cfg, model, info: distributed.DistInfo):
             train_items, val_items = stratified_split(train_items, t.val_fraction, t.seed)
         return train_items, val_items, test_items
 
-    train_items, val_items, test_items = distributed.on_main(read, info)
+    return distributed.on_main(read, info)
+
+
+def _loaders(recipe: Recipe, cfg, items, model, info: distributed.DistInfo):
+    from torch.utils.data.distributed import DistributedSampler
+
+    from peclip.data.dataset import ClipDataset, build_dataloader
+
+    t = recipe.train
+    per_rank = _per_rank_batch(t, info)
+    train_items, val_items, test_items = items
     num_classes = model.config.num_classes
     for name, items in (("train", train_items), ("test", test_items)):
         check_labels(items, num_classes, f"the {name} split")
@@ -216,20 +230,26 @@ def _train(recipe: Recipe, run_dir, resume: bool, info: distributed.DistInfo) ->
     started = distributed.broadcast_object(run.has_started(), info)
     if resume and not started:
         raise FileNotFoundError(f"cannot resume: {run_dir} is not a run folder (no config.yaml)")
+    if not resume and started:
+        raise ValueError(f"run folder {run_dir} already holds a run; continue it with --resume {run_dir} "
+                         "or choose another name (--name / run.name)")
+    _per_rank_batch(recipe.train, info)
+    # The data is read and checked before the run folder is created: a bad path or dataset fails fast
+    # and leaves no half-made run behind.
+    cfg = resolve_data_config(recipe, run, info)
+    items = read_items(recipe, cfg, info)
     if not resume:
-        if started:
-            raise ValueError(f"run folder {run_dir} already holds a run; continue it with --resume {run_dir} "
-                             "or choose another name (--name / run.name)")
         run.create(dump_recipe(recipe))
     distributed.barrier(info)
     logs = _Logs(run, recipe.run.tensorboard)
     try:
-        return _fit(recipe, run, resume, info, logs)
+        return _fit(recipe, run, resume, info, logs, cfg, items)
     finally:
         logs.close()
 
 
-def _fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.DistInfo, logs: _Logs) -> TrainResult:
+def _fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.DistInfo, logs: _Logs, cfg,
+         items) -> TrainResult:
     from peclip.data.dataset import set_loader_epoch
 
     t = recipe.train
@@ -241,9 +261,8 @@ def _fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.DistInf
     if recipe.data.dataset == "afew" and not t.init_from:
         log.warning("the AFEW recipe fine-tunes a DFEW model (SPEC.md 3.2); set train.init_from=RUN_OR_CHECKPOINT")
     model = build_model(recipe)
-    cfg = resolve_data_config(recipe, run, info)
     check_compatible(model, cfg)
-    train_loader, val_loader, test_loader, test_paths = _loaders(recipe, cfg, model, info)
+    train_loader, val_loader, test_loader, test_paths = _loaders(recipe, cfg, items, model, info)
     model.to(device)
     model.grad_checkpointing = t.grad_checkpointing
     optimizer = _optimizer(model, t)
