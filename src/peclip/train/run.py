@@ -118,21 +118,14 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 
 
 def load_model(path: str | os.PathLike, pretrained: str | None = None, **overrides):
-    """:func:`peclip.load` of a run folder or checkpoint folder (see :func:`resolve_checkpoint`).
+    """:func:`peclip.load` of a run folder (its selected checkpoint) or a checkpoint folder.
 
-    A model trained on a backbone without pretrained weights (tests, the synthetic recipe) is rebuilt
-    from the seed recorded at training time, so its frozen random CLIP is the one it was trained with.
+    A model trained on a backbone without pretrained weights (tests, the synthetic recipe) records the
+    seed that built its random CLIP (``init_seed``), and ``peclip.load`` rebuilds that same CLIP.
     """
-    from peclip.checkpoint import load, read_config
+    from peclip.checkpoint import load
 
-    checkpoint = resolve_checkpoint(path)
-    meta = read_config(checkpoint)
-    random_backbone = (meta.get("pretrained") if pretrained is None else pretrained) in (None, "", "none")
-    if random_backbone and "init_seed" in meta:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(meta["init_seed"]))
-            return load(checkpoint, pretrained=pretrained, **overrides)
-    return load(checkpoint, pretrained=pretrained, **overrides)
+    return load(resolve_checkpoint(path), pretrained=pretrained, **overrides)
 
 
 def _selection(run_dir: Path) -> str:
