@@ -17,7 +17,9 @@ def _check_parity(model, size):
         theirs = F.normalize(model.clip.encode_image(images), dim=-1)
         assert torch.allclose(ours, theirs, atol=1e-5)
         text_ours = model.encode_classes()
-        text_theirs = F.normalize(model.clip.encode_text(model.class_tokens), dim=-1)
+        # open_clip reads the full 77-token context; ours drops the padding after the last EOT (exact).
+        full_tokens = F.pad(model.class_tokens, (0, model.clip.context_length - model.class_tokens.shape[1]))
+        text_theirs = F.normalize(model.clip.encode_text(full_tokens), dim=-1)
         assert torch.allclose(text_ours, text_theirs, atol=1e-5)
 
 

@@ -7,7 +7,7 @@ import torch
 
 import peclip
 from model_helpers import tiny_model
-from peclip import perf
+from peclip import backbone, perf
 
 
 def _vision_macs(model: peclip.PEClip, frames: int, cls_only_last: bool) -> int:
@@ -39,7 +39,8 @@ def test_vision_flops_equal_the_hand_formula(cls_only_last):
 def test_text_flops_equal_the_hand_formula():
     model = tiny_model()
     s, cfg = model.sizes, model.config
-    D, d, C, L = s.text_width, s.text_width // cfg.adapters.reduction, cfg.num_classes, s.context_length
+    # L: the class tokens up to the last EOT (the padding after it is dropped, see backbone.trim_padding)
+    D, d, C, L = s.text_width, s.text_width // cfg.adapters.reduction, cfg.num_classes, model.class_tokens.shape[1]
     block = C * (L * (12 * D * D + 4 * D * d) + 2 * L * L * D)  # attention, MLP, ShA and TA on every token
     coupling = cfg.prompts.depth * cfg.prompts.length * D * s.vision_width  # prompts are made for both towers
     count = perf.flops(model)
@@ -55,8 +56,12 @@ def test_vit_b16_flops_match_spec_estimate():
     model.cls_only_last_block = False  # SPEC.md 6.3 counts every token in every block
     video = torch.empty(1, 16, 3, 224, 224, device="meta")
     model.train()  # the text cache is only looked up in eval
+    full_context = torch.nn.functional.pad(model.class_tokens, (0, 77 - model.class_tokens.shape[1]))
     with torch.no_grad():
         vision = perf.count_flops(model.encode_video, video) / 2e9
-        text = perf.count_flops(model.encode_classes) / 2e9
+        text_full = perf.count_flops(
+            lambda: backbone.encode_texts(model.clip, full_context, model.prompt_tokens()[0])) / 2e9
+        text_trimmed = perf.count_flops(model.encode_classes) / 2e9
     assert vision == pytest.approx(297, rel=0.005)  # SPEC.md 6.3: ~297 GMACs per 16-frame clip
-    assert text == pytest.approx(21.7, rel=0.005)  # SPEC.md 6.3: ~21.7 GMACs for the 7 class texts
+    assert text_full == pytest.approx(21.7, rel=0.005)  # SPEC.md 6.3: ~21.7 GMACs for the 7 class texts
+    assert model.class_tokens.shape[1] == 32 and text_trimmed == pytest.approx(8.9, rel=0.01)  # padding dropped

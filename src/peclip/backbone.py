@@ -91,6 +91,15 @@ def preprocess_stats(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, 
     return mean, std
 
 
+def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
+    """Drop the positions after the last EOT token: ``(C, context) -> (C, last EOT + 1)``.
+
+    Under the causal mask no EOT token can see those padding positions, so text features are
+    unchanged (exact) while the text tower does less work (32 of 77 positions for the AU texts).
+    """
+    return tokens[:, : int(tokens.argmax(dim=-1).max()) + 1]
+
+
 def tokenize(model: nn.Module, texts: Sequence[str]) -> torch.Tensor:
     """CLIP BPE tokens ``(len(texts), context_length)``; the tokenizer ships with open_clip (offline).
 
@@ -272,7 +281,8 @@ def encode_texts(model: nn.Module, tokens: torch.Tensor, prompts: Sequence[torch
     open_clip's ``encode_text``.
     """
     cast = model.transformer.get_cast_dtype()
-    x = model.token_embedding(tokens).to(cast)  # (C, L, D)
+    length = tokens.shape[1]  # may be shorter than the context: see trim_padding
+    x = model.token_embedding(tokens).to(cast)  # (C, length, D)
     n_prompt = prompts[0].shape[0] if prompts else 0
 
     def with_prompt(t: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
@@ -281,12 +291,13 @@ def encode_texts(model: nn.Module, tokens: torch.Tensor, prompts: Sequence[torch
 
     if n_prompt:
         x = with_prompt(x, prompts[0])
-    x = x + model.positional_embedding.to(cast)
+    x = x + model.positional_embedding[:length].to(cast)
 
     def replace_prompts(i: int, t: torch.Tensor) -> torch.Tensor:
         return with_prompt(t, prompts[i]) if 0 < i < len(prompts) else t
 
-    x = _run_blocks(model.transformer.resblocks, x, model.attn_mask, replace_prompts, grad_checkpointing)
+    mask = model.attn_mask[:length, :length] if model.attn_mask is not None else None
+    x = _run_blocks(model.transformer.resblocks, x, mask, replace_prompts, grad_checkpointing)
     x = model.ln_final(x)
     x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]  # EOT token, (C, D)
     projection = model.text_projection

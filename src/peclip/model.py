@@ -106,7 +106,7 @@ class PEClip(nn.Module):
                 raise ValueError(f"prompt placeholder {p.placeholder!r} must be a single token; choose another")
         self.class_names = names
         self.class_texts = list(texts)
-        self.register_buffer("class_tokens", tokens, persistent=False)
+        self.register_buffer("class_tokens", backbone.trim_padding(tokens), persistent=False)
         self._text_cache = None
 
     # ------------------------------------------------------------------------------------ trainable
@@ -186,7 +186,7 @@ class PEClip(nn.Module):
         return feats
 
     def _cache_key(self) -> tuple:
-        if self.training:
+        if self.training or not self.cache_class_texts:
             return ("training",)  # never matches a stored eval key
         versions = tuple(p._version for p in self.trainable_parameters())
         autocast = torch.is_autocast_enabled(self.class_tokens.device.type)
