@@ -20,7 +20,7 @@ def fold_recipe(tmp_path):
         writer = csv.writer(fh)
         writer.writerow(["path", "label", "fold"])
         for i, (path, _, label) in enumerate(rows):
-            writer.writerow([path, label, i % 2 + 1])
+            writer.writerow([path, label, (i // 2) % 2 + 1])  # both classes in every fold
     recipe = tmp_path / "cv.yaml"
     recipe.write_text(
         "base: synthetic\nsynthetic: null\n"

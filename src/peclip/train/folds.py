@@ -83,15 +83,18 @@ def train_folds(recipe: Recipe, folds: list[int], run_dir: str | os.PathLike, re
             fold_recipe = recipe.with_overrides({"data.fold": fold})
             fold_dir = run_dir / f"fold{fold}"
             folder = RunFolder(fold_dir, writer=False)
-            if folder.is_finished():
+            # rank 0's view, so that every process takes the same branch
+            finished, started = distributed.broadcast_object((folder.is_finished(), folder.has_started()), info)
+            if finished:
                 log.info("fold %d: finished earlier (%s), skipping", fold, fold_dir)
                 continue
             log.info("fold %d of %s: %s", fold, ", ".join(map(str, folds)), fold_dir)
-            if folder.has_started():
+            if started:
                 train(load_recipe(fold_dir / "config.yaml"), fold_dir, resume=True, dist_info=info)
             else:
                 train(fold_recipe, fold_dir, resume=False, dist_info=info)
-        return summarize(run_dir, folds, recipe.train.selection, write=info.is_main)
+        distributed.barrier(info)
+        return distributed.on_main(lambda: summarize(run_dir, folds, recipe.train.selection), info)
     finally:
         if dist_info is None:
             distributed.cleanup(info)

@@ -191,13 +191,14 @@ class RunFolder:
         return (self.path / RESULTS_JSON).is_file()
 
     def create(self, config_yaml: str) -> None:
-        """Start a new run: the folder must not hold another run."""
+        """Start a new run (on the writing process): the folder must not hold another run."""
+        if not self.writer:
+            return
         if self.has_started():
             raise ValueError(f"run folder {self.path} already holds a run; continue it with --resume {self.path} "
                              "or choose another name (--name / run.name)")
-        if self.writer:
-            self.path.mkdir(parents=True, exist_ok=True)
-            self.write_config(config_yaml)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.write_config(config_yaml)
 
     def write_config(self, config_yaml: str) -> None:
         if self.writer:
