@@ -51,6 +51,7 @@ class PEClip(nn.Module):
         self.grad_checkpointing = False  # recompute frozen blocks in backward (saves activation memory)
         self.cls_only_last_block = True  # exact: the last vision block runs for the class token only
         self.cache_class_texts = True  # False: recompute class texts on every forward, as the official code does
+        self.trim_text_padding = True  # exact: the text tower stops at the last EOT token (causal mask)
         self.frame_context = FrameContext()
         self.prompts = self._build_prompts()
         self._fill_adapter_seams()
@@ -106,7 +107,8 @@ class PEClip(nn.Module):
                 raise ValueError(f"prompt placeholder {p.placeholder!r} must be a single token; choose another")
         self.class_names = names
         self.class_texts = list(texts)
-        self.register_buffer("class_tokens", backbone.trim_padding(tokens), persistent=False)
+        self.register_buffer("class_tokens", tokens, persistent=False)  # (K*C, context_length)
+        self._text_length = backbone.trim_padding(tokens).shape[1]
         self._text_cache = None
 
     # ------------------------------------------------------------------------------------ trainable
@@ -176,7 +178,7 @@ class PEClip(nn.Module):
             return self._text_cache[1]
         if text_prompts is None:
             text_prompts = self.prompt_tokens()[0]
-        feats = backbone.encode_texts(self.clip, self.class_tokens, text_prompts, self.grad_checkpointing)
+        feats = backbone.encode_texts(self.clip, self.text_tokens(), text_prompts, self.grad_checkpointing)
         feats = F.normalize(feats, dim=-1)  # (K*C, E)
         k = len(self.config.text_templates)
         if k > 1:  # prompt ensembling: mean of the normalised template embeddings
@@ -185,12 +187,17 @@ class PEClip(nn.Module):
             self._text_cache = (key, feats)
         return feats
 
+    def text_tokens(self) -> torch.Tensor:
+        """The class tokens the text tower reads: up to the last EOT, or the whole context."""
+        return self.class_tokens[:, : self._text_length] if self.trim_text_padding else self.class_tokens
+
     def _cache_key(self) -> tuple:
         if self.training or not self.cache_class_texts:
             return ("training",)  # never matches a stored eval key
         versions = tuple(p._version for p in self.trainable_parameters())
         autocast = torch.is_autocast_enabled(self.class_tokens.device.type)
-        return (versions, self.class_tokens.device, autocast, torch.is_grad_enabled(), id(self.class_tokens))
+        return (versions, self.class_tokens.device, autocast, torch.is_grad_enabled(), id(self.class_tokens),
+                self.trim_text_padding)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, C)`` for a batch of clips ``(B, T, 3, H, W)`` in [0, 1]."""

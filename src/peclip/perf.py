@@ -36,19 +36,22 @@ log = logging.getLogger(__name__)
 def configure_reference(model: PEClip) -> PEClip:
     """Switch ``model`` (in place) to the official code's way of running: every shortcut off.
 
-    Class texts are recomputed on every forward, the last vision block runs for all tokens and no
-    block is checkpointed. The GRU's axis is part of the config (``temporal.per_video``), so a full
-    reference model comes from :func:`reference_model`. Run it in fp32 under :func:`math_attention`.
+    Class texts are recomputed on every forward over the whole 77-token context, the last vision
+    block runs for all tokens and no block is checkpointed. The GRU's axis is part of the config
+    (``temporal.per_video``), so a full reference model comes from :func:`reference_model`. Run it in
+    fp32 under :func:`math_attention`.
     """
     model.cache_class_texts = False
+    model.trim_text_padding = False
     model.cls_only_last_block = False
     model.grad_checkpointing = False
     return model
 
 
 def configure_default(model: PEClip, grad_checkpointing: bool = False) -> PEClip:
-    """Switch ``model`` (in place) to peclip's defaults: cached class texts, class-token-only last block."""
+    """Switch ``model`` (in place) to peclip's defaults: cached, trimmed class texts, class-token-only last block."""
     model.cache_class_texts = True
+    model.trim_text_padding = True
     model.cls_only_last_block = True
     model.grad_checkpointing = grad_checkpointing
     return model
@@ -266,6 +269,7 @@ def flops(model: PEClip, frames: int | None = None) -> FlopCount:
     twin.set_class_texts(model.class_texts, model.class_names)
     twin.to("meta")
     twin.cls_only_last_block = model.cls_only_last_block
+    twin.trim_text_padding = model.trim_text_padding
     twin.cache_class_texts = False
     twin.train()  # the text cache is only consulted in eval; the towers have no dropout
     size = model.sizes.image_size
