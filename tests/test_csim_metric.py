@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from csim_helpers import tie_free_image
 from peclip.metrics import CSIMResult, csim
 from peclip.metrics.copula import copula_transform
 
@@ -41,14 +42,6 @@ def reference_csim_map(im1: np.ndarray, im2: np.ndarray, patch: int, tie_kind: s
     return out
 
 
-def tie_free_image(rng: np.random.Generator, height: int, width: int, patch: int = 8) -> np.ndarray:
-    """uint8 image whose every patch has distinct values in every channel."""
-    image = np.empty((height, width, 3), dtype=np.uint8)
-    for r in range(0, height, patch):
-        for c in range(0, width, patch):
-            for ch in range(3):
-                image[r:r + patch, c:c + patch, ch] = rng.permutation(256)[: patch * patch].reshape(patch, patch)
-    return image
 
 
 def test_identical_images_score_one_in_every_patch():

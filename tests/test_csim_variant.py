@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from csim_helpers import tie_free_image
 from peclip.metrics import csim, csim_torch
 from peclip.metrics.copula import _average_ranks, copula_transform, winitzki_erfinv
 
@@ -16,13 +17,6 @@ def normal_ppf(u: float) -> float:
     return float(torch.special.ndtri(torch.tensor(u, dtype=torch.float64)))
 
 
-def tie_free_image(rng: np.random.Generator, height: int, width: int, patch: int = 8) -> np.ndarray:
-    image = np.empty((height, width, 3), dtype=np.uint8)
-    for r in range(0, height, patch):
-        for c in range(0, width, patch):
-            for ch in range(3):
-                image[r:r + patch, c:c + patch, ch] = rng.permutation(256)[: patch * patch].reshape(patch, patch)
-    return image
 
 
 def test_average_ranks_share_the_mean_rank_of_a_tie():
