@@ -108,6 +108,14 @@ def _finish(problems_out: list[Problem] | None, problems: list[Problem], path: P
         raise ValueError(f"{len(problems)} bad line(s) in {path}:\n{lines}")
 
 
+def _existing(path: str | os.PathLike, root: str | os.PathLike | None, what: str) -> tuple[Path, Path]:
+    """``(path, root)`` for a list file that must exist; ``root`` defaults to the file's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    return path, (path.parent if root is None else Path(root))
+
+
 def read_annotation(path: str | os.PathLike, root: str | os.PathLike | None = None, strip_prefix: str | None = None,
                     anchors: Sequence[str] = (), label_map: dict[int, int] | None = None,
                     split: str | None = None, fold: int | None = None,
@@ -120,10 +128,7 @@ def read_annotation(path: str | os.PathLike, root: str | os.PathLike | None = No
     annotation file's folder. ``label_map`` renumbers labels (AFEW, SPEC.md 10 A5); labels it does not
     list are kept for the scan to report.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation file {path} does not exist")
-    root = path.parent if root is None else root
+    path, root = _existing(path, root, "annotation file")
     items: list[ClipItem] = []
     bad: list[Problem] = []
     with open(path, encoding="utf-8", newline=None) as fh:
@@ -179,10 +184,7 @@ def read_csv_manifest(path: str | os.PathLike, root: str | os.PathLike | None = 
     """Read a CSV manifest (``path,label[,split][,fold][,num_frames]``; paths relative to ``root``,
     which defaults to the manifest's folder). A first row starting with ``path`` is a header and may
     order the columns freely; rows starting with ``#`` are comments."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest {path} does not exist")
-    root = path.parent if root is None else root
+    path, root = _existing(path, root, "manifest")
     items: list[ClipItem] = []
     bad: list[Problem] = []
     columns = list(CSV_COLUMNS[:4])

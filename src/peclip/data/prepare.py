@@ -60,16 +60,22 @@ class PrepareOptions:
     """
 
     size: int = 224
-    margin: float = 0.25
-    max_gap: float = 0.5
+    margin: float = FaceTracker.margin  # the tracker's own defaults, so the two cannot drift apart
+    max_gap: float = FaceTracker.max_gap
     detect_size: int = 240
     min_face: float = 0.1
-    select: str = "largest"
-    smoothing: float = 0.6
+    select: str = FaceTracker.select
+    smoothing: float = FaceTracker.smoothing
     jpeg_quality: int = 95
     report_duplicates: bool = False
     duplicate_threshold: float = 0.95
     force: bool = False
+
+    def face_tracker(self, fps: float, detector: FaceDetector | None = None, **extra) -> FaceTracker:
+        """The face tracker these options describe (used by ``prepare`` and by prediction)."""
+        detector = detector or HaarFaceDetector(detect_size=self.detect_size, min_face=self.min_face)
+        return FaceTracker(detector, fps=fps, max_gap=self.max_gap, margin=self.margin,
+                           smoothing=self.smoothing, select=self.select, **extra)
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -303,9 +309,7 @@ def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: Face
     try:
         with open_video(job.source) as video:
             result.fps = video.fps
-            detector = detector or HaarFaceDetector(detect_size=options.detect_size, min_face=options.min_face)
-            tracker = FaceTracker(detector, fps=video.fps, max_gap=options.max_gap, margin=options.margin,
-                                  smoothing=options.smoothing, select=options.select)
+            tracker = options.face_tracker(video.fps, detector)
             for frame in video:
                 result.frames_total += 1
                 found = tracker.update(frame.image)

@@ -62,14 +62,9 @@ class FaceFrameSource:
         return self._last_time + 1.0 / self.fps
 
     def _tracker(self):
-        from peclip.data.faces import FaceTracker, HaarFaceDetector
-
-        o = self.face_options
-        detector = self.detector or HaarFaceDetector(detect_size=o.detect_size, min_face=o.min_face)
         # A still image cannot show a face in several consecutive frames: its one detection confirms it.
         confirm = {"confirm": 1} if self.kind == "image" else {}
-        return FaceTracker(detector, fps=self.fps or 25.0, max_gap=o.max_gap, margin=o.margin,
-                           smoothing=o.smoothing, select=o.select, **confirm)
+        return self.face_options.face_tracker(self.fps or 25.0, self.detector, **confirm)
 
     def _emit(self, frame: TimedFrame) -> TimedFrame:
         self.frame_boxes[frame.index] = frame.box
