@@ -5,7 +5,7 @@ DFEW's 224 x 224 face crops) into a temporary folder, then times whole passes of
 DataLoader (TSN sampling of ``--frames`` frames, the ``--augment`` train transforms, batches of
 ``--batch-size``) for each worker count in ``--workers``. Passes of all worker counts are interleaved
 round by round, so load on a shared machine hits each alike; the ratio is against ``workers=0``
-(decoding in the training process), measured in the same run. Example (docs/readme/data.md):
+(decoding in the training process), measured in the same run. Example (docs/data.md):
 
   python benchmarks/bench_data.py --workers 0,2 --batch-size 4 --frames 16
 """

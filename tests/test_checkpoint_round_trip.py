@@ -91,5 +91,5 @@ def test_loading_an_unknown_config_key_lists_the_valid_keys(tmp_path):
     meta = json.loads((tmp_path / "config.json").read_text())
     meta["model"]["temporal"]["gru_layers"] = 2
     (tmp_path / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match=r"unknown temporal keys \['gru_layers'\]; valid keys: .*per_video"):
+    with pytest.raises(ValueError, match=r"unknown model.temporal keys: gru_layers; valid keys: .*per_video"):
         peclip.load(tmp_path)

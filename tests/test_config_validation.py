@@ -8,13 +8,13 @@ from peclip.factory import resolve_config
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"temporal.rnn": "transformer"}, r"temporal.rnn='transformer' is not valid; choose one of 'gru', 'lstm', 'rnn'"),
+    ({"temporal.rnn": "transformer"}, r"temporal.rnn='transformer' is not valid; choose one of: gru, lstm, rnn"),
     ({"prompts.length": 0}, r"prompts.length=0 must be a positive integer"),
-    ({"label_set": "dfew"}, r"model.label_set='dfew' is not valid; choose one of 'basic7', 'mafw11'"),
+    ({"label_set": "dfew"}, r"model.label_set='dfew' is not valid; choose one of: basic7, mafw11"),
     ({"text_kind": "poems"}, r"model.text_kind='poems' is not valid"),
     ({"class_texts": ["a.", "b."]}, r"2 texts for 7 classes"),
     ({"text_templates": ["no slot"]}, r"each template needs one '\{\}'"),
-    ({"adapter": {}}, r"unknown model keys \['adapter'\]; valid keys: .*'adapters'"),
+    ({"adapter": {}}, r"unknown model keys: adapter; valid keys: adapters"),
 ])
 def test_bad_config_values_are_rejected_with_a_helpful_message(overrides, message):
     with pytest.raises(ValueError, match=message):

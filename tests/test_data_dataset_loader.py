@@ -80,7 +80,7 @@ def test_named_dataset_resolves_annotation_folder_and_root(tmp_path):
     (ann / "DFEW_set_1_train.txt").write_text("D:/Kmu/DFEWdataset/Clip/clip_224x224/00001 20 0\r\n"
                                               "D:/Kmu/DFEWdataset/Clip/clip_224x224/00002 20 4\r\n")
     cfg = DataConfig(dataset="dfew", fold=1, manifest=str(ann), root=str(tmp_path / "DFEW" / "clip_224x224"),
-                     image_size=32)
+                     image_size=32, num_frames=16)
     assert cfg.augment == "dfew" and cfg.label_set == "basic7"
     items = load_dataset_items(cfg, "train", progress=False)
     assert [(i.path.name, i.label) for i in items] == [("00001", 0), ("00002", 4)]
@@ -123,6 +123,6 @@ def test_config_validation_names_the_bad_value():
         DataConfig(dataset="ferv39k", fold=1)
     with pytest.raises(ValueError, match="mafw11"):
         DataConfig(dataset="mafw", label_set="basic7")
-    with pytest.raises(ValueError, match="unknown data config keys: colour"):
+    with pytest.raises(ValueError, match="unknown data keys: colour; valid keys:"):
         DataConfig.from_dict({"colour": 1})
     assert DataConfig.from_dict({"dataset": "FERV39K"}).augment == "ferv39k"

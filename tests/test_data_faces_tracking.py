@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peclip.data.faces import Box, FaceDetector, FaceTracker, Gap, HaarFaceDetector, crop_face
+from peclip.faces import Box, FaceDetector, FaceTracker, Gap, HaarFaceDetector, crop_face
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -1,4 +1,4 @@
-"""Mixup / FMix batch mixing (SPEC.md 2.8)."""
+"""Mixup / FMix batch mixing (docs/spec.md 2.8)."""
 
 from collections import Counter
 

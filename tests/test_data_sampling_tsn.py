@@ -1,4 +1,4 @@
-"""TSN sampling (SPEC.md 2.2) on hand-checked cases."""
+"""TSN sampling (docs/spec.md 2.2) on hand-checked cases."""
 
 import numpy as np
 import pytest

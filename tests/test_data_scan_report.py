@@ -46,7 +46,7 @@ def test_one_report_names_all_four_problems(bad_dataset):
 
 
 def test_skip_drops_bad_items_and_writes_the_list(bad_dataset):
-    cfg = DataConfig(manifest=str(bad_dataset / "m.csv"), on_bad="skip",
+    cfg = DataConfig(manifest=str(bad_dataset / "m.csv"), on_bad="skip", num_frames=16, image_size=224,
                      skipped_list=str(bad_dataset / "run" / "skipped.tsv"))
     items = load_dataset_items(cfg, "train", progress=False)
     assert [i.path.name for i in items] == ["good"]
@@ -71,7 +71,7 @@ def test_label_outside_the_set_and_malformed_annotation_lines(tmp_path):
 def test_fewer_frames_than_stated_is_a_warning_and_is_corrected(tmp_path):
     _frames(tmp_path / "clips" / "a", 10)
     (tmp_path / "list.txt").write_text("clips/a 60 2\n")
-    cfg = DataConfig(manifest=str(tmp_path / "list.txt"))
+    cfg = DataConfig(manifest=str(tmp_path / "list.txt"), num_frames=16, image_size=224)
     report = scan_split(cfg, "train", progress=False)
     assert report.ok and report.warnings[0].kind == "frame count" and "60" in report.warnings[0].message
     items = load_dataset_items(cfg, "train", progress=False)

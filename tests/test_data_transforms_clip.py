@@ -1,10 +1,10 @@
-"""Clip-consistent transforms (SPEC.md 2.3): one random draw per clip, hand-checked values."""
+"""Clip-consistent transforms (docs/spec.md 2.3): one random draw per clip, hand-checked values."""
 
 import numpy as np
 import pytest
 import torch
 
-from peclip.data.config import OPENAI_MEAN, OPENAI_STD, DataConfig
+from peclip.data.config import DataConfig
 from peclip.data.transforms import brightness, build_transform, random_sized_crop
 
 
@@ -15,7 +15,7 @@ def _noise_clip(t=16, h=60, w=80, seed=0):
 
 @pytest.mark.parametrize("augment", ["dfew", "ferv39k", "afew", "mafw"])
 def test_identical_frames_stay_identical_after_train_transforms(augment):
-    transform = build_transform(DataConfig(augment=augment), train=True)
+    transform = build_transform(DataConfig(augment=augment, image_size=224), train=True)
     clip = _noise_clip()
     for seed in range(3):
         out = transform(clip, seed)
@@ -26,7 +26,7 @@ def test_identical_frames_stay_identical_after_train_transforms(augment):
 
 @pytest.mark.parametrize("augment", ["dfew", "ferv39k", "mafw"])
 def test_train_transform_is_random_but_reproducible(augment):
-    transform = build_transform(DataConfig(augment=augment), train=True)
+    transform = build_transform(DataConfig(augment=augment, image_size=224), train=True)
     clip = _noise_clip(t=2)
     assert torch.equal(transform(clip, 7), transform(clip, 7))
     assert not torch.equal(transform(clip, 7), transform(clip, 8))
@@ -38,25 +38,31 @@ def test_test_transform_resizes_directly_without_keeping_aspect():
     # 100 wide x 50 high: left half black, right half white -> 224 x 224, left/right halves kept.
     frame = np.zeros((50, 100, 3), np.uint8)
     frame[:, 50:] = 255
-    out = build_transform(DataConfig(), train=False)(frame[None])
+    out = build_transform(DataConfig(image_size=224), train=False)(frame[None])
     assert out.shape == (1, 3, 224, 224)
     assert torch.all(out[..., :, :100] == 0) and torch.all(out[..., :, 124:] == 1)
     # constant input stays that constant, scaled to [0, 1] (faithful: no normalisation)
-    const = build_transform(DataConfig(), train=False)(np.full((2, 30, 40, 3), 128, np.uint8))
+    const = build_transform(DataConfig(image_size=224), train=False)(np.full((2, 30, 40, 3), 128, np.uint8))
     assert torch.allclose(const, torch.full_like(const, 128 / 255))
 
 
 def test_test_transform_is_deterministic_and_identity_at_target_size():
     clip = _noise_clip(t=3, h=224, w=224)
-    out = build_transform(DataConfig(), train=False)(clip, 0)
+    out = build_transform(DataConfig(image_size=224), train=False)(clip, 0)
     assert torch.equal(out, torch.from_numpy(clip).permute(0, 3, 1, 2).float() / 255)
 
 
-def test_normalize_switch_uses_mean_and_std():
-    cfg = DataConfig(normalize=True)
-    out = build_transform(cfg, train=False)(np.full((1, 8, 8, 3), 128, np.uint8))
-    expected = (128 / 255 - torch.tensor(OPENAI_MEAN)) / torch.tensor(OPENAI_STD)
-    assert torch.allclose(out[0, :, 0, 0], expected, atol=1e-6)
+def test_input_normalisation_is_the_models_setting_not_the_datas():
+    with pytest.raises(ValueError, match="model.normalize_input"):
+        DataConfig.from_dict({"normalize": True})
+    # run folders written before the move (normalize: false, mean, std) still load
+    old = DataConfig.from_dict({"normalize": False, "mean": [0.5, 0.5, 0.5], "std": [0.2, 0.2, 0.2]})
+    assert old == DataConfig()
+
+
+def test_a_transform_needs_the_models_frame_size():
+    with pytest.raises(ValueError, match="for_model"):
+        build_transform(DataConfig(), train=False)
 
 
 def test_brightness_factor_is_drawn_in_half_to_one_and_a_half():
@@ -78,7 +84,7 @@ def test_sized_crop_falls_back_to_scale_and_crop_when_nothing_fits():
 
 def test_bad_input_is_rejected_with_the_shape():
     with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
-        build_transform(DataConfig(), train=False)(np.zeros((2, 3, 8, 8), np.uint8))
+        build_transform(DataConfig(image_size=224), train=False)(np.zeros((2, 3, 8, 8), np.uint8))
 
 
 def test_brightness_on_the_crop_equals_brightness_then_crop():
@@ -111,6 +117,6 @@ def test_test_resize_matches_pil_bilinear():
 
     frame = np.random.default_rng(3).integers(0, 256, (300, 260, 3), dtype=np.uint8)
     frame = np.asarray(Image.fromarray(frame).resize((65, 75)).resize((260, 300)))  # smooth content
-    ours = build_transform(DataConfig(), train=False)(frame[None])[0].permute(1, 2, 0).numpy() * 255
+    ours = build_transform(DataConfig(image_size=224), train=False)(frame[None])[0].permute(1, 2, 0).numpy() * 255
     official = np.asarray(Image.fromarray(frame).resize((224, 224), Image.BILINEAR)).astype(np.float32)
     assert np.abs(ours - official).max() <= 2.0 and np.abs(ours - official).mean() < 0.5

@@ -7,8 +7,8 @@ import torch
 
 import peclip
 from peclip.cli import main
-from peclip.synthetic import MotionSpec, write_motion_dataset
-from peclip.train.run import load_model, write_checkpoint
+from peclip.data.synthetic import MotionSpec, write_motion_dataset
+from peclip.train.checkpoints import write_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_eval_a_checkpoint_on_a_manifest_writes_a_full_report(tmp_path, clips, c
     assert lines[0].startswith("index,path,target,prediction,p_right") and len(lines) == 7
     assert (out / "confusion.csv").read_text().count("\n") == 5
     # the model it evaluated is the one that was saved, frozen random CLIP included
-    model = load_model(ckpt)
+    model = peclip.load(ckpt)
     with torch.random.fork_rng():
         torch.manual_seed(0)
         again = peclip.create_model("test-peclip-vit-b16", classes=["right", "left", "down", "up"],

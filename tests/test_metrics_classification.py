@@ -1,4 +1,4 @@
-"""UAR / WAR / confusion matrix against scikit-learn and hand-computed cases (SPEC.md 4.3)."""
+"""UAR / WAR / confusion matrix against scikit-learn and hand-computed cases (docs/spec.md 4.3)."""
 
 import warnings
 

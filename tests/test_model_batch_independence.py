@@ -1,4 +1,4 @@
-"""A clip's logits do not depend on the other clips in its batch (per-video TDA, SPEC.md 10 A1)."""
+"""A clip's logits do not depend on the other clips in its batch (per-video TDA, docs/spec.md 10 A1)."""
 
 import torch
 

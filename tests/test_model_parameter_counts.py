@@ -1,4 +1,4 @@
-"""Trainable-parameter counts match SPEC.md section 6 exactly (models built on the meta device)."""
+"""Trainable-parameter counts match docs/spec.md section 6 exactly (models built on the meta device)."""
 
 import pytest
 import torch

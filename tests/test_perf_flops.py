@@ -1,4 +1,4 @@
-"""FLOP counts: equal to the hand formula on the tiny model and to SPEC.md 6.3 on ViT-B/16."""
+"""FLOP counts: equal to the hand formula on the tiny model and to docs/spec.md 6.3 on ViT-B/16."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from peclip import perf
 
 
 def _vision_macs(model: peclip.PEClip, frames: int, cls_only_last: bool) -> int:
-    """Multiply-adds of encode_video for one clip, written out from the architecture (SPEC.md 2.4, 2.6)."""
+    """Multiply-adds of encode_video for one clip, written out from the architecture (docs/spec.md 2.4, 2.6)."""
     s, cfg = model.sizes, model.config
     D, E, d = s.vision_width, s.embed_dim, s.vision_width // cfg.adapters.reduction
     patch = model.clip.visual.conv1.kernel_size[0]
@@ -53,7 +53,7 @@ def test_vit_b16_flops_match_spec_estimate():
     with torch.device("meta"):
         model = peclip.create_model("peclip-vit-b16")
     model.to("meta")
-    model.cls_only_last_block = False  # SPEC.md 6.3 counts every token in every block
+    model.cls_only_last_block = False  # docs/spec.md 6.3 counts every token in every block
     video = torch.empty(1, 16, 3, 224, 224, device="meta")
     model.train()  # the text cache is only looked up in eval
     with torch.no_grad():
@@ -61,6 +61,6 @@ def test_vit_b16_flops_match_spec_estimate():
         text_trimmed = perf.count_flops(model.encode_classes) / 2e9
         model.trim_text_padding = False
         text_full = perf.count_flops(model.encode_classes) / 2e9
-    assert vision == pytest.approx(297, rel=0.005)  # SPEC.md 6.3: ~297 GMACs per 16-frame clip
-    assert text_full == pytest.approx(21.7, rel=0.005)  # SPEC.md 6.3: ~21.7 GMACs for the 7 class texts
+    assert vision == pytest.approx(297, rel=0.005)  # docs/spec.md 6.3: ~297 GMACs per 16-frame clip
+    assert text_full == pytest.approx(21.7, rel=0.005)  # docs/spec.md 6.3: ~21.7 GMACs for the 7 class texts
     assert model.text_tokens().shape[1] == 77 and text_trimmed == pytest.approx(8.9, rel=0.01)  # padding dropped

@@ -49,7 +49,7 @@ def test_reference_gru_carries_state_across_clips_of_a_batch():
     with torch.no_grad():
         default, reference = model(video), ref(video)
     torch.testing.assert_close(reference[0], default[0], rtol=0, atol=1e-4)  # the first clip sees no other
-    assert (reference[1] - default[1]).abs().max() > 1e-3  # SPEC.md 10 A1: the second clip does
+    assert (reference[1] - default[1]).abs().max() > 1e-3  # docs/spec.md 10 A1: the second clip does
 
 
 def test_reference_and_default_training_gradients_agree_at_batch_one():

@@ -52,7 +52,7 @@ def test_cli_and_api_give_the_same_numbers_zero_shot(tmp_path, clip_weights):
     doc = _cli_json(tmp_path, video, "--model", "test-clip-vit-b16", "--pretrained", str(clip_weights),
                     "--texts", "names", "--templates", "ensemble", "--no-face-detection", "--compound")
     model = zero_shot_model("test-clip-vit-b16", pretrained=str(clip_weights), texts="names", templates="ensemble")
-    result = model.predict_video(video, detect_faces=False, compound=True)
+    result = peclip.predict_video(model, video, detect_faces=False, compound=True)
     assert len(result.timeline) == 2  # 2.46 s: windows at 0 and 1 s (the second reaches the last frame)
     assert doc["timeline"] == result.timeline
     assert doc["summary"] == result.summary
@@ -64,7 +64,7 @@ def test_cli_and_api_give_the_same_numbers_from_a_checkpoint(tmp_path, clip_weig
     model = peclip.create_model("test-peclip-vit-b16", pretrained=str(clip_weights))
     ckpt = peclip.save(model, tmp_path / "ckpt")
     doc = _cli_json(tmp_path, video, "--checkpoint", str(ckpt), "--no-face-detection")
-    result = peclip.load(ckpt).predict_video(video, detect_faces=False)
+    result = peclip.predict_video(peclip.load(ckpt), video, detect_faces=False)
     assert doc["timeline"] == result.timeline
     assert len(result.timeline) == 1  # 1.25 s: one window
 
@@ -73,7 +73,7 @@ def test_cli_and_api_give_the_same_numbers_from_a_checkpoint(tmp_path, clip_weig
 def test_cli_and_api_agree_with_face_tracking_on_a_real_video(tmp_path, clip_weights):
     video = DATA / "single_face.mp4"
     doc = _cli_json(tmp_path, video, "--model", "test-clip-vit-b16", "--pretrained", str(clip_weights))
-    result = zero_shot_model("test-clip-vit-b16", pretrained=str(clip_weights)).predict_video(video)
+    result = peclip.predict_video(zero_shot_model("test-clip-vit-b16", pretrained=str(clip_weights)), video)
     assert result.has_face
     assert doc["timeline"] == result.timeline
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import peclip
 from peclip.predict import zero_shot_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -24,7 +25,7 @@ def model():
 @pytest.fixture(scope="module")
 def wolf(model, tmp_path_factory):
     out = tmp_path_factory.mktemp("wolf")
-    result = model.predict_video(WOLF, compound=True, overlay=out / "overlay.mp4")
+    result = peclip.predict_video(model, WOLF, compound=True, overlay=out / "overlay.mp4")
     written = result.save(out, stem="wolf")
     return result, written, out
 
@@ -87,7 +88,7 @@ def test_the_overlay_video_decodes_back_with_every_frame(wolf):
 
 def test_a_video_without_a_face_says_so_and_claims_no_face(model, caplog):
     with caplog.at_level("WARNING", logger="peclip"):
-        result = model.predict_video(DATA / "no_face.mp4")
+        result = peclip.predict_video(model, DATA / "no_face.mp4")
     assert "no face found" in caplog.text
     assert not result.has_face and len(result.timeline) >= 1
     for record in result.timeline:
@@ -97,7 +98,7 @@ def test_a_video_without_a_face_says_so_and_claims_no_face(model, caplog):
 
 
 def test_a_face_that_leaves_the_frame_marks_its_faceless_windows(model):
-    result = model.predict_video(DATA / "face_noface.mov")
+    result = peclip.predict_video(model, DATA / "face_noface.mov")
     records = result.timeline
     with_face = [r for r in records if r["face"]]
     without = [r for r in records if not r["face"]]
@@ -110,7 +111,7 @@ def test_a_face_that_leaves_the_frame_marks_its_faceless_windows(model):
 
 
 def test_a_still_image_is_a_one_frame_clip(model):
-    result = model.predict_video(DATA / "0-f15-hao-ph.jpg")
+    result = peclip.predict_video(model, DATA / "0-f15-hao-ph.jpg")
     [record] = result.timeline
     assert (record["start"], record["end"], record["frames"]) == (0.0, 0.0, 1)
     assert record["face"] and record["top"] in result.class_names

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import peclip
 from model_helpers import tiny_model
 from peclip.predict import PredictOptions
 from peclip.predict.runner import predict_frames
@@ -75,4 +76,4 @@ def test_options_are_validated_with_the_bad_value():
 
 def test_options_and_keyword_settings_are_not_mixed(tmp_path):
     with pytest.raises(ValueError, match="not both"):
-        tiny_model("test-clip-vit-b16").predict_video(tmp_path / "a.mp4", options=PredictOptions(), window=3.0)
+        peclip.predict_video(tiny_model("test-clip-vit-b16"), tmp_path / "a.mp4", options=PredictOptions(), window=3.0)

@@ -8,7 +8,8 @@ import pytest
 from peclip.data.config import DataConfig
 from peclip.data.dataset import ClipDataset, load_dataset_items
 from peclip.data.manifest import read_csv_manifest
-from peclip.data.prepare import PrepareOptions, prepare_videos
+from peclip.data.prepare import prepare_videos
+from peclip.data.prepare_options import PrepareOptions
 from peclip.data.video import list_frames
 from peclip.labels import get_label_set
 
@@ -46,7 +47,7 @@ def test_manifest_is_read_by_the_dataset(prepared):
     assert str(out) not in manifest.read_text()  # relative paths
     items = read_csv_manifest(manifest, label_set=get_label_set("basic7"))
     assert {i.path.name for i in items} == {"WolfgangLanger_Pexels", "face_noface"}
-    cfg = DataConfig(manifest=str(manifest))
+    cfg = DataConfig(manifest=str(manifest), num_frames=16, image_size=224)  # peclip-vit-b16's input
     checked = load_dataset_items(cfg, "train", progress=False)
     assert all(i.label == 0 for i in checked)  # --label happiness
     clip, label = ClipDataset(checked, cfg, train=False)[0]

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from peclip.cli import main
-from peclip.data.prepare import PrepareOptions, collect_jobs, prepare_videos
+from peclip.data.prepare import collect_jobs, prepare_videos
+from peclip.data.prepare_options import PrepareOptions
 from peclip.labels import get_label_set
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "data"

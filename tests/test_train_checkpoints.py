@@ -7,16 +7,11 @@ import pytest
 import torch
 
 import peclip
-from peclip.train import run as run_mod
-from peclip.train.run import (
-    RunFolder,
-    checkpoint_dir,
-    read_training_state,
-    resolve_checkpoint,
-    rng_state,
-    set_rng_state,
-    write_checkpoint,
-)
+from peclip.layout import checkpoint_dir, resolve_checkpoint
+from peclip.train import checkpoints as run_mod
+from peclip.train.checkpoints import read_training_state, write_checkpoint
+from peclip.train.rng import rng_state, set_rng_state
+from peclip.train.run import RunFolder
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from peclip.cli import main
-from peclip.synthetic import MotionSpec, write_motion_dataset
+from peclip.data.synthetic import MotionSpec, write_motion_dataset
 from peclip.train import trainer
 
 
@@ -23,8 +23,8 @@ def fold_recipe(tmp_path):
             writer.writerow([path, label, (i // 2) % 2 + 1])  # both classes in every fold
     recipe = tmp_path / "cv.yaml"
     recipe.write_text(
-        "base: synthetic\nsynthetic: null\n"
-        f"data:\n  manifest: {(data / 'folds.csv').as_posix()}\n  num_frames: 4\n"
+        "base: synthetic\nsynthetic: null\nmodel:\n  overrides:\n    num_frames: 4\n"
+        f"data:\n  manifest: {(data / 'folds.csv').as_posix()}\n"
         "train:\n  epochs: 1\n  batch_size: 2\n  max_steps_per_epoch: 1\n  progress: false\n")
     return recipe
 
@@ -57,7 +57,7 @@ def test_folds_run_in_sequence_and_resume_skips_finished_ones(tmp_path, fold_rec
     assert float(rows[2]["uar"]) == pytest.approx(sum(uars) / 2, abs=1e-3)
     assert (run / "summary.md").read_text().count("|") > 10
     with pytest.raises(ValueError, match="multi-fold"):
-        from peclip.train.run import resolve_checkpoint
+        from peclip.layout import resolve_checkpoint
 
         resolve_checkpoint(run)
 

@@ -1,7 +1,7 @@
 """Training learns: a tiny PE-CLIP learns the motion direction of a moving square, which no frame-wise model can.
 
 Every single frame (and the set of frames of a clip) is equally likely under both classes
-(:mod:`peclip.synthetic`), so accuracy above chance must come from the TDA's recurrence over time.
+(:mod:`peclip.data.synthetic`), so accuracy above chance must come from the TDA's recurrence over time.
 The synthetic recipe trains 12 epochs of 256 clips (8 frames, 32x32) through the full pipeline:
 frame folders on disk, the data layer, the engine, checkpoints and evaluation.
 """

@@ -29,7 +29,7 @@ def _close(a, b, **tol):
 def test_accumulation_and_activation_checkpointing_give_the_same_step(tmp_path):
     _, plain = _train(tmp_path, "plain")
     _, accumulated = _train(tmp_path, "accum", **{"train.grad_accum": 2})  # 2 micro-batches of 2 clips
-    _, checkpointed = _train(tmp_path, "ckpt", **{"train.grad_checkpointing": True})
+    _, checkpointed = _train(tmp_path, "ckpt", **{"model.runtime.grad_checkpointing": True})
     _close(plain, accumulated, rtol=1e-4, atol=1e-5)
     _close(plain, checkpointed, rtol=1e-5, atol=1e-6)
 

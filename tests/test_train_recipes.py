@@ -14,7 +14,8 @@ def test_builtin_recipes_load_with_the_papers_settings():
         (30, 4, 2e-4, 3e-5, 0.01, 42)
     assert (t.schedule.name, t.schedule.t_initial, t.schedule.warmup_epochs, t.schedule.warmup_lr_init) == \
         ("cosine", 30, 3, 2e-5)
-    assert dfew.data.dataset == "dfew" and dfew.data.num_frames == 16 and t.selection == "last"
+    assert dfew.data.dataset == "dfew" and t.selection == "last"
+    assert dfew.data.num_frames is None and dfew.model.resolve().num_frames == 16  # the model's, in one place
     afew = load_recipe("afew")
     assert (afew.train.epochs, afew.train.batch_size, afew.train.lr_adapters, afew.train.lr_prompts) == \
         (25, 8, 1e-4, 3e-4)

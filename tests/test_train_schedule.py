@@ -1,11 +1,11 @@
-"""The LR schedules reproduce SPEC.md 3.1's table and timm's CosineLRScheduler as the official code steps it."""
+"""The LR schedules reproduce docs/spec.md 3.1's table and timm's CosineLRScheduler as the official code steps it."""
 
 import pytest
 import torch
 
 from peclip.train.schedule import ScheduleConfig, lr_at_epoch, set_epoch_lr
 
-# SPEC.md 3.1, "Effective per-epoch LRs": epoch -> (adapter LR, prompt LR)
+# docs/spec.md 3.1, "Effective per-epoch LRs": epoch -> (adapter LR, prompt LR)
 SPEC_TABLE = {
     0: (2.00e-5, 2.00e-5), 1: (2.00e-5, 2.00e-5), 2: (8.00e-5, 2.33e-5), 3: (1.40e-4, 2.67e-5),
     4: (1.95e-4, 2.93e-5), 10: (1.59e-4, 2.38e-5), 16: (1.00e-4, 1.50e-5), 20: (5.93e-5, 8.90e-6),

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from peclip.cli import main
-from peclip.train.run import resolve_checkpoint
+from peclip.layout import resolve_checkpoint
 
 TINY = ["--recipe", "synthetic", "--set", "synthetic.num_train=16", "--set", "synthetic.num_test=8",
         "--set", "train.epochs=1", "--set", "train.max_steps_per_epoch=2", "--set", "train.batch_size=4",

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from peclip.synthetic import MotionClips, MotionSpec, clip_rng, motion_clip, write_motion_dataset
+from peclip.data.synthetic import MotionClips, MotionSpec, clip_rng, motion_clip, write_motion_dataset
 
 
 @pytest.mark.parametrize("forward, backward", [(0, 1), (2, 3)])

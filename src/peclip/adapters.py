@@ -2,7 +2,7 @@
 
 Both fill open_clip's LayerScale seams (``ls_1`` after attention, ``ls_2`` after the MLP) through
 :class:`AdapterSlot`, which keeps the original module and feeds its output to the adapter, so the
-block computes ``x + adapter(ls(sublayer(ln(x))))`` exactly as SPEC.md 2.4 writes it.
+block computes ``x + adapter(ls(sublayer(ln(x))))`` exactly as docs/spec.md 2.4 writes it.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ class PEClipAdapter(nn.Module):
 
 
 class BottleneckAdapter(PEClipAdapter):
-    """ShA / TA: ``x + up(GELU(down(x)))`` with D -> D/r -> D (SPEC.md 2.4, class ``Adapter``).
+    """ShA / TA: ``x + up(GELU(down(x)))`` with D -> D/r -> D (docs/spec.md 2.4, class ``Adapter``).
 
     Default ``nn.Linear`` initialisation, as in the official code, so it is *not* the identity at start
-    (SPEC.md 10 A8).
+    (docs/spec.md 10 A8).
     """
 
     def __init__(self, width: int, reduction: int = 8):
@@ -57,7 +57,7 @@ _RNNS = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
 
 
 class TemporalDynamicAdapter(PEClipAdapter):
-    """TDA (SPEC.md 2.4, class ``TemporalAdapter``)::
+    """TDA (docs/spec.md 2.4, class ``TemporalAdapter``)::
 
         h_hat = LN(h);  s = ReLU(h_hat W_s + b_s)  (one scalar per token and frame)
         g = GRU(h_hat W_d + b_d)  along time;  TDA(h) = h + s * (GELU(g) W_u + b_u)
@@ -65,7 +65,7 @@ class TemporalDynamicAdapter(PEClipAdapter):
     ``up_proj`` starts at zero, so the TDA starts as the identity.
 
     ``per_video=True`` runs the recurrence over the T frames of each video separately, for every
-    token position (SPEC.md 10 A1). ``per_video=False`` reproduces the official code: the recurrence
+    token position (docs/spec.md 10 A1). ``per_video=False`` reproduces the official code: the recurrence
     runs over the whole flattened batch*frames axis, so a clip's features depend on the clips before
     it in the batch.
     """
@@ -88,7 +88,7 @@ class TemporalDynamicAdapter(PEClipAdapter):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # SPEC.md 2.4: kaiming-uniform weights, zero biases; zero up-projection (identity at start).
+        # docs/spec.md 2.4: kaiming-uniform weights, zero biases; zero up-projection (identity at start).
         for linear in (self.down_proj, self.scale):
             nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5))
             nn.init.zeros_(linear.bias)

@@ -2,7 +2,7 @@
 
 It builds a (frozen, never edited) open_clip CLIP, loads its weights, reports its sizes, fills the
 ``ls_1``/``ls_2`` seams of its residual blocks with adapters, and runs both towers with MaPLe prompt
-tokens inserted (SPEC.md 2.6). Everything else in peclip talks to CLIP through these functions.
+tokens inserted (docs/spec.md 2.6). Everything else in peclip talks to CLIP through these functions.
 """
 
 from __future__ import annotations
@@ -245,7 +245,7 @@ def encode_images(model: nn.Module, images: torch.Tensor, prompts: Sequence[torc
     """Image features ``(N, embed_dim)`` (not normalised) with MaPLe visual prompts.
 
     ``prompts[k]`` is the ``(n, D)`` prompt of layer k. Layer 0's tokens are appended after the
-    positional embedding and before ``ln_pre``; layers 1.. replace the last n tokens (SPEC.md 2.6).
+    positional embedding and before ``ln_pre``; layers 1.. replace the last n tokens (docs/spec.md 2.6).
     Without prompts this is exactly open_clip's ``encode_image``. ``cls_only_last`` evaluates the
     last block for the class token only (same result, less work; see :func:`_class_token_block`).
     """
@@ -277,7 +277,7 @@ def encode_texts(model: nn.Module, tokens: torch.Tensor, prompts: Sequence[torch
 
     ``tokens`` must hold n placeholder tokens at positions 1..n when prompts are given; their
     embeddings are replaced by ``prompts[0]``, and layers 1.. replace positions 1..n again
-    (SPEC.md 2.6). The EOT token (the largest id) is pooled. Without prompts this is exactly
+    (docs/spec.md 2.6). The EOT token (the largest id) is pooled. Without prompts this is exactly
     open_clip's ``encode_text``.
     """
     cast = model.transformer.get_cast_dtype()

@@ -15,13 +15,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from peclip.atomic import atomic_write, atomic_write_text
+from peclip.config import RuntimeOptions
 from peclip.factory import create_model
+from peclip.layout import CONFIG_FILE, WEIGHTS_FILE, resolve_checkpoint
 from peclip.model import PEClip
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "trainable.safetensors"
 FORMAT = "peclip-checkpoint/1"
 
 
@@ -30,17 +31,12 @@ def save(model: PEClip, directory: str | os.PathLike, extra: dict | None = None)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "model": model.config.to_dict(), "pretrained": model.pretrained,
-            "class_names": model.class_names, "class_texts": model.class_texts, **(extra or {})}
+            "class_names": model.class_names, "class_texts": model.class_texts,
+            "runtime": model.runtime.to_dict(), **(extra or {})}
     tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.named_trainable_parameters()}
-    _atomic(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
-    _atomic(directory / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
+    atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
+    atomic_write_text(directory / CONFIG_FILE, json.dumps(meta, indent=2))
     return directory
-
-
-def _atomic(target: Path, write) -> None:
-    tmp = target.with_name(target.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, target)
 
 
 def read_config(directory: str | os.PathLike) -> dict:
@@ -61,21 +57,19 @@ def read_config(directory: str | os.PathLike) -> dict:
 
 def resolve(path: str | os.PathLike) -> Path:
     """The checkpoint folder for ``path``: a checkpoint folder itself, or a training run folder."""
-    path = Path(path)
-    if (path / CONFIG_FILE).is_file():
-        return path
-    from peclip.train.run import resolve_checkpoint  # run folders are the trainer's layout
-
     return resolve_checkpoint(path)
 
 
 def load(directory: str | os.PathLike, pretrained: str | None = None,
-         map_location: str | torch.device = "cpu", **overrides) -> PEClip:
+         map_location: str | torch.device = "cpu", runtime: RuntimeOptions | dict | None = None,
+         **overrides) -> PEClip:
     """Rebuild the model saved in ``directory`` (a checkpoint or a run folder) and load it strictly.
 
     ``pretrained`` gives the frozen CLIP weights (tag or file). By default the value recorded at save
     time is used; pass ``pretrained="none"`` to keep random CLIP weights. A model trained on a random
     CLIP (tests, synthetic recipes) records the seed that built it, and gets the same CLIP back.
+    The runtime options recorded at save time are restored; ``runtime`` (options or a dict of changes)
+    replaces them.
     """
     directory = resolve(directory)
     meta = read_config(directory)
@@ -102,7 +96,15 @@ def load(directory: str | os.PathLike, pretrained: str | None = None,
         raise ValueError(f"{weights} is damaged or not a safetensors file ({err}); re-save the model") from err
     load_trainable_state(model, state, str(weights))
     model.pretrained = source
+    model.checkpoint = str(directory)
+    model.runtime = RuntimeOptions.from_dict({**meta.get("runtime", {}), **_runtime_changes(runtime)})
     return model
+
+
+def _runtime_changes(runtime: RuntimeOptions | dict | None) -> dict:
+    if runtime is None:
+        return {}
+    return runtime.to_dict() if isinstance(runtime, RuntimeOptions) else dict(runtime)
 
 
 def load_trainable_state(model: PEClip, state: dict[str, torch.Tensor], source: str = "state dict") -> None:

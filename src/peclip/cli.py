@@ -1,7 +1,9 @@
 """The ``peclip`` command line: one sub-command per module in :mod:`peclip.commands`.
 
 Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
-The CLI only parses; the work happens in library functions the command module calls.
+The CLI only parses; the work happens in library functions the command module calls. Command modules
+import only light modules (options, defaults) at the top and load torch when they run, so ``peclip
+--help`` and ``peclip COMMAND --help`` answer at once.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import importlib
 import logging
 import sys
+
+from peclip import __version__
 
 #: sub-command name -> module under peclip.commands
 COMMANDS = {
@@ -25,6 +29,7 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="peclip", description="PE-CLIP dynamic facial expression recognition")
+    parser.add_argument("--version", action="version", version=f"peclip {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
@@ -52,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         # Library errors are written to be read by people: show the message, not a traceback.
         if args.verbose:
             raise

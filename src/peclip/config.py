@@ -1,6 +1,6 @@
 """Typed model configuration: one dataclass per component, validated on construction.
 
-The faithful PE-CLIP setting (SPEC.md) is the default of every field; each deviation is a named
+The faithful PE-CLIP setting (docs/spec.md) is the default of every field; each deviation is a named
 switch. A config round-trips through plain dicts (``to_dict`` / ``from_dict``) so that it can live in
 JSON (named models, checkpoints) and YAML (recipes).
 """
@@ -10,19 +10,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 from peclip.labels import LABEL_SETS, TEXT_KINDS
+from peclip.validation import check_choice, check_positive_int, from_dict
 
-
-def _check_choice(owner: str, name: str, value: Any, valid: tuple) -> None:
-    if value not in valid:
-        raise ValueError(f"{owner}.{name}={value!r} is not valid; choose one of {', '.join(map(repr, valid))}")
-
-
-def _check_positive(owner: str, name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{owner}.{name}={value!r} must be a positive integer")
+#: numeric precision of training and evaluation: ``auto`` is bf16 autocast on CUDA and fp32 elsewhere
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass
@@ -44,7 +37,7 @@ class BackboneConfig:
 
 @dataclass
 class PromptConfig:
-    """MaPLe multi-modal deep prompts (SPEC.md 2.6)."""
+    """MaPLe multi-modal deep prompts (docs/spec.md 2.6)."""
 
     enabled: bool = True
     length: int = 2  # n_ctx: the number of prompt tokens in each tower; every prompt slice uses it
@@ -53,40 +46,40 @@ class PromptConfig:
     placeholder: str = "X"  # the text token whose embeddings the learnable context replaces
 
     def __post_init__(self) -> None:
-        _check_positive("prompts", "length", self.length)
-        _check_positive("prompts", "depth", self.depth)
+        check_positive_int("prompts", "length", self.length)
+        check_positive_int("prompts", "depth", self.depth)
         if self.init_std <= 0:
             raise ValueError(f"prompts.init_std={self.init_std!r} must be > 0")
 
 
 @dataclass
 class AdapterConfig:
-    """Bottleneck adapters: ShA after every MHSA (both towers), TA after every text MLP (SPEC.md 2.4-2.5)."""
+    """Bottleneck adapters: ShA after every MHSA (both towers), TA after every text MLP (docs/spec.md 2.4-2.5)."""
 
     shared: bool = True  # ShA in both towers
     text_mlp: bool = True  # TA in the text tower
     reduction: int = 8  # bottleneck = width // reduction
 
     def __post_init__(self) -> None:
-        _check_positive("adapters", "reduction", self.reduction)
+        check_positive_int("adapters", "reduction", self.reduction)
 
 
 @dataclass
 class TemporalConfig:
-    """Temporal Dynamic Adapter after every vision MLP (SPEC.md 2.4)."""
+    """Temporal Dynamic Adapter after every vision MLP (docs/spec.md 2.4)."""
 
     enabled: bool = True
     rnn: str = "gru"
     reduction: int = 8
     scale: str = "relu"  # dynamic scale ReLU(Linear(D->1)); "sigmoid" is the paper code's commented-out variant
-    # True: the recurrence runs per video along time (SPEC.md 10 A1, our default).
+    # True: the recurrence runs per video along time (docs/spec.md 10 A1, our default).
     # False: the official code's behaviour, a recurrence over the flattened batch*frames axis.
     per_video: bool = True
 
     def __post_init__(self) -> None:
-        _check_choice("temporal", "rnn", self.rnn, ("gru", "lstm", "rnn"))
-        _check_choice("temporal", "scale", self.scale, ("relu", "sigmoid"))
-        _check_positive("temporal", "reduction", self.reduction)
+        check_choice("temporal", "rnn", self.rnn, ("gru", "lstm", "rnn"))
+        check_choice("temporal", "scale", self.scale, ("relu", "sigmoid"))
+        check_positive_int("temporal", "reduction", self.reduction)
 
 
 @dataclass
@@ -101,20 +94,20 @@ class ModelConfig:
     classes: list[str] | None = None  # own class names; overrides label_set
     class_texts: list[str] | None = None  # own texts, one per class; overrides text_kind
     text_templates: list[str] = field(default_factory=lambda: ["{}"])  # averaged (prompt ensembling)
-    logit_scale: float = 100.0  # fixed temperature 0.01 (SPEC.md 2.8, 10 A12)
-    normalize_input: bool = False  # faithful: frames in [0, 1], no CLIP mean/std (SPEC.md 10 A7)
+    logit_scale: float = 100.0  # fixed temperature 0.01 (docs/spec.md 2.8, 10 A12)
+    normalize_input: bool = False  # faithful: frames in [0, 1], no CLIP mean/std (docs/spec.md 10 A7)
     prompts: PromptConfig = field(default_factory=PromptConfig)
     adapters: AdapterConfig = field(default_factory=AdapterConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
 
     def __post_init__(self) -> None:
-        _check_positive("model", "num_frames", self.num_frames)
+        check_positive_int("model", "num_frames", self.num_frames)
         if self.classes is None:
-            _check_choice("model", "label_set", self.label_set, tuple(LABEL_SETS))
+            check_choice("model", "label_set", self.label_set, tuple(LABEL_SETS))
         elif len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
             raise ValueError(f"model.classes={self.classes!r} must list at least two distinct class names")
         if self.class_texts is None:
-            _check_choice("model", "text_kind", self.text_kind, TEXT_KINDS)
+            check_choice("model", "text_kind", self.text_kind, TEXT_KINDS)
             if self.classes is not None and self.text_kind not in ("names", "names_context"):
                 raise ValueError(
                     "model.classes is set, so give model.class_texts (one text per class) or use "
@@ -152,25 +145,48 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        return _from_dict(cls, data, "model")
+        return from_dict(cls, data, "model")
 
 
-_NESTED = {"backbone": BackboneConfig, "prompts": PromptConfig, "adapters": AdapterConfig,
-           "temporal": TemporalConfig}
+@dataclass
+class RuntimeOptions:
+    """How a model runs, not what it computes: switches that keep the logits exact (or trade memory
+    for time) and that the reference mode turns off. Recorded in checkpoints (``config.json``) and in
+    run folders (``model.runtime`` of the recipe); :func:`peclip.load` restores them.
 
+    - ``cls_only_last_block``: the last vision block runs for the class token only (exact: nothing
+      else of it is read).
+    - ``cache_class_texts``: in eval mode the class-text features are computed once and reused until
+      a trainable weight changes (exact); ``False`` recomputes them on every forward, as the official
+      code does.
+    - ``trim_text_padding``: the text tower stops at the last end-of-text token (exact under the
+      causal mask).
+    - ``grad_checkpointing``: recompute frozen blocks in backward (saves activation memory, costs time).
+    """
 
-def _from_dict(cls, data: dict, owner: str):
-    if not isinstance(data, dict):
-        raise ValueError(f"{owner} must be a mapping, got {type(data).__name__}")
-    valid = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(data) - valid
-    if unknown:
-        raise ValueError(f"unknown {owner} keys {sorted(unknown)}; valid keys: {sorted(valid)}")
-    kwargs = {}
-    for key, value in data.items():
-        nested = _NESTED.get(key) if cls is ModelConfig else None
-        kwargs[key] = _from_dict(nested, value, key) if nested is not None and isinstance(value, dict) else value
-    return cls(**kwargs)
+    cls_only_last_block: bool = True
+    cache_class_texts: bool = True
+    trim_text_padding: bool = True
+    grad_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, bool):
+                raise ValueError(f"runtime.{f.name}={value!r} must be true or false")
+
+    @classmethod
+    def reference(cls) -> RuntimeOptions:
+        """The official code's way of running: every shortcut off."""
+        return cls(cls_only_last_block=False, cache_class_texts=False, trim_text_padding=False,
+                   grad_checkpointing=False)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> RuntimeOptions:
+        return from_dict(cls, data, "runtime")
 
 
 def merge_overrides(base: dict, overrides: dict) -> dict:

@@ -31,7 +31,7 @@ def create_model(name_or_config: str | dict | ModelConfig, pretrained: str | Non
 
     ``pretrained``: ``None`` (random CLIP weights), an open_clip tag such as ``"openai"`` (fetched by
     open_clip, needs network access), or a local file (OpenAI ``.pt``, open_clip state dict or
-    ``.safetensors``). Prompts and adapters always start from their SPEC.md initialisation.
+    ``.safetensors``). Prompts and adapters always start from their docs/spec.md initialisation.
     """
     config = resolve_config(name_or_config, **overrides)
     clip = backbone.build_clip(config.backbone)

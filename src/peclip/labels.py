@@ -1,13 +1,13 @@
 """Label sets and their class texts, as data.
 
 A label set fixes the class order (label index -> class) and carries one text per class for every
-text kind. PE-CLIP's text encoder reads ``"X X " + text`` per class (SPEC.md 2.6, 2.7).
+text kind. PE-CLIP's text encoder reads ``"X X " + text`` per class (docs/spec.md 2.6, 2.7).
 
 Text kinds:
 
 - ``au``: PE-CLIP's Action-Unit descriptions (``class_descriptor_7`` of the official code). For the
   four extra MAFW classes PE-CLIP has no text; the ones here are **ours**, written in the same style
-  (SPEC.md 10 A14) and marked in :data:`OUR_TEXTS`.
+  (docs/spec.md 10 A14) and marked in :data:`OUR_TEXTS`.
 - ``dfer_clip``: DFER-CLIP's LLM descriptions (``class_descriptor_7/11``).
 - ``names``: the class name followed by a full stop (``class_names_7/11``).
 - ``names_context``: ``"an expression of <name>."`` (``class_names_with_context_7``).
@@ -92,7 +92,7 @@ class LabelSet:
             ) from None
 
 
-#: DFEW / FERV39K order (and AFEW after remapping, SPEC.md 10 A5).
+#: DFEW / FERV39K order (and AFEW after remapping, docs/spec.md 10 A5).
 BASIC7 = LabelSet("basic7", _BASIC7)
 #: MAFW's 11 classes, DFER-CLIP order.
 MAFW11 = LabelSet("mafw11", _BASIC7 + _MAFW_EXTRA)
@@ -106,11 +106,6 @@ def get_label_set(name: str) -> LabelSet:
         return LABEL_SETS[name]
     except KeyError:
         raise ValueError(f"unknown label set {name!r}; valid: {', '.join(LABEL_SETS)}") from None
-
-
-def class_texts(label_set: str, kind: str = "au") -> list[str]:
-    """Shortcut: the class texts of a named label set."""
-    return get_label_set(label_set).texts(kind)
 
 
 #: C-EXPR-DB compound expressions as pairs of basic classes (sum rule).

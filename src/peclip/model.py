@@ -1,4 +1,4 @@
-"""PEClip: a frozen open_clip CLIP with MaPLe prompts, ShA/TA adapters and the TDA (SPEC.md 1-2).
+"""PEClip: a frozen open_clip CLIP with MaPLe prompts, ShA/TA adapters and the TDA (docs/spec.md 1-2).
 
 ``forward(video)`` returns logits ``(B, C) = logit_scale * cos(video embedding, class-text embedding)``.
 The loss lives in the engine. Freezing is structural: the whole CLIP is frozen before the PE-CLIP
@@ -8,6 +8,7 @@ parts are added, and the trainable parameters are exactly those of the prompt le
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from peclip.adapters import (
     PEClipAdapter,
     TemporalDynamicAdapter,
 )
-from peclip.config import ModelConfig
+from peclip.config import ModelConfig, RuntimeOptions
 from peclip.prompts import MultiModalPrompts
 
 
@@ -48,10 +49,8 @@ class PEClip(nn.Module):
         self.clip.requires_grad_(False)  # frozen before any PE-CLIP part exists
         self.sizes = backbone.sizes(self.clip)
         self.pretrained: str | None = None  # set by the factory; recorded in checkpoints
-        self.grad_checkpointing = False  # recompute frozen blocks in backward (saves activation memory)
-        self.cls_only_last_block = True  # exact: the last vision block runs for the class token only
-        self.cache_class_texts = True  # False: recompute class texts on every forward, as the official code does
-        self.trim_text_padding = True  # exact: the text tower stops at the last EOT token (causal mask)
+        self.runtime = RuntimeOptions()  # how it runs (not what it computes); recorded in checkpoints
+        self.checkpoint: str | None = None  # set by peclip.load: the checkpoint its trainable weights came from
         self.frame_context = FrameContext()
         self.prompts = self._build_prompts()
         self._fill_adapter_seams()
@@ -61,6 +60,41 @@ class PEClip(nn.Module):
         self.register_buffer("input_std", torch.tensor(std).view(1, 1, 3, 1, 1), persistent=False)
         self._text_cache: tuple[tuple, torch.Tensor] | None = None
         self.set_class_texts(config.texts(), config.class_names)
+
+    # ------------------------------------------------------------------------- runtime shorthands
+    # Each reads and writes ``self.runtime`` (the one home of these switches, see RuntimeOptions).
+
+    @property
+    def grad_checkpointing(self) -> bool:
+        return self.runtime.grad_checkpointing
+
+    @grad_checkpointing.setter
+    def grad_checkpointing(self, value: bool) -> None:
+        self.runtime = dataclasses.replace(self.runtime, grad_checkpointing=value)
+
+    @property
+    def cls_only_last_block(self) -> bool:
+        return self.runtime.cls_only_last_block
+
+    @cls_only_last_block.setter
+    def cls_only_last_block(self, value: bool) -> None:
+        self.runtime = dataclasses.replace(self.runtime, cls_only_last_block=value)
+
+    @property
+    def cache_class_texts(self) -> bool:
+        return self.runtime.cache_class_texts
+
+    @cache_class_texts.setter
+    def cache_class_texts(self, value: bool) -> None:
+        self.runtime = dataclasses.replace(self.runtime, cache_class_texts=value)
+
+    @property
+    def trim_text_padding(self) -> bool:
+        return self.runtime.trim_text_padding
+
+    @trim_text_padding.setter
+    def trim_text_padding(self, value: bool) -> None:
+        self.runtime = dataclasses.replace(self.runtime, trim_text_padding=value)
 
     # ------------------------------------------------------------------------------------- building
 
@@ -117,7 +151,7 @@ class PEClip(nn.Module):
         return [m for m in self.modules() if isinstance(m, PEClipAdapter)]
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
-        """The trainable parameters by optimizer group: ``adapters`` and ``prompts`` (SPEC.md 3.1)."""
+        """The trainable parameters by optimizer group: ``adapters`` and ``prompts`` (docs/spec.md 3.1)."""
         adapters = [p for m in self.adapters() for p in m.parameters()]
         prompts = list(self.prompts.parameters()) if self.prompts is not None else []
         return {"adapters": adapters, "prompts": prompts}
@@ -148,7 +182,7 @@ class PEClip(nn.Module):
 
     def encode_video(self, video: torch.Tensor, vision_prompts: list[torch.Tensor] | None = None,
                      return_frames: bool = False) -> torch.Tensor:
-        """L2-normalised video embeddings ``(B, E)``: the mean of the per-frame CLS embeddings (SPEC.md 2.8).
+        """L2-normalised video embeddings ``(B, E)``: the mean of the per-frame CLS embeddings (docs/spec.md 2.8).
 
         ``video`` is ``(B, T, 3, H, W)`` (or ``(B, 3, H, W)``, one frame each) with values in [0, 1].
         With ``return_frames`` the per-frame embeddings ``(B, T, E)`` (not normalised) come back too.
@@ -206,12 +240,6 @@ class PEClip(nn.Module):
         classes = self.encode_classes(text_prompts)
         return self.config.logit_scale * videos @ classes.to(videos.dtype).T
 
-    def predict_video(self, path, **kwargs):
-        """Run the model over a video file (or image, or frame folder): see :func:`peclip.predict.predict_video`."""
-        from peclip.predict import predict_video
-
-        return predict_video(self, path, **kwargs)
-
     def _check_video(self, video: torch.Tensor) -> torch.Tensor:
         if not isinstance(video, torch.Tensor):
             raise TypeError(f"expected a video tensor (B, T, 3, H, W), got {type(video).__name__}")
@@ -226,6 +254,12 @@ class PEClip(nn.Module):
         return video
 
     # ----------------------------------------------------------------------------------- reporting
+
+    @property
+    def random_weights(self) -> bool:
+        """True when its outputs mean nothing: no checkpoint was loaded, and the CLIP is random or the
+        prompts/adapters are at their initialisation (they mean something only after fine-tuning)."""
+        return self.checkpoint is None and (self.pretrained is None or len(self.trainable_parameters()) > 0)
 
     def parameter_report(self) -> dict[str, int]:
         """Parameter counts per component, frozen and trainable."""

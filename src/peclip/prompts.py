@@ -1,4 +1,4 @@
-"""MaPLe multi-modal deep prompts with V-L coupling (SPEC.md 2.6; MaPLe ``MultiModalPromptLearner``).
+"""MaPLe multi-modal deep prompts with V-L coupling (docs/spec.md 2.6; MaPLe ``MultiModalPromptLearner``).
 
 The text prompts are the parameters; each visual prompt is a linear projection of the text prompt
 of the same layer. Layer 0 uses the shallow prompt (``ctx``, coupled by ``coupling[0]``), layers
@@ -18,7 +18,7 @@ class MultiModalPrompts(nn.Module):
         super().__init__()
         self.length = length
         self.depth = depth
-        # Generic context shared by all classes, random N(0, 0.02) init (SPEC.md 2.6; no "a photo of a").
+        # Generic context shared by all classes, random N(0, 0.02) init (docs/spec.md 2.6; no "a photo of a").
         self.ctx = nn.Parameter(torch.randn(length, text_width) * init_std)
         self.deep_text = nn.ParameterList(
             [nn.Parameter(torch.randn(length, text_width) * init_std) for _ in range(depth - 1)]

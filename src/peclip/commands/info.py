@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+
+from peclip.overrides import parse_overrides
 
 HELP = "show a model's parameter counts per component (total, frozen, trainable)"
 
@@ -11,33 +14,21 @@ HELP = "show a model's parameter counts per component (total, frozen, trainable)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a built-in model name (see --list) or a checkpoint folder")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field, e.g. --set temporal.enabled=false (repeatable)")
+                        help="override a model config field, e.g. --set model.temporal.enabled=false (the model. "
+                             "prefix may be left out; repeatable)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    """``["a.b=1", "c=false"]`` -> ``{"a.b": 1, "c": False}``; values are read as YAML scalars."""
-    import yaml
-
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {pair!r} must look like KEY=VALUE, e.g. temporal.per_video=false")
-        overrides[key.strip()] = yaml.safe_load(value)
-    return overrides
-
-
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    overrides = parse_overrides(args.set, "info", ("model",)).model
+    # Deferred on purpose: building a model imports torch, which `peclip --help` must not wait for.
+    from peclip.checkpoint import load
+    from peclip.factory import create_model
 
-    import peclip
-
-    overrides = parse_overrides(args.set)
     if Path(args.model).is_dir():
-        model = peclip.load(args.model, pretrained="none", **overrides)
+        model = load(args.model, pretrained="none", **overrides)
     else:
-        model = peclip.create_model(args.model, **overrides)
+        model = create_model(args.model, **overrides)
     report = model.parameter_report()
     frozen = sum(v for k, v in report.items() if k.startswith("frozen"))
     trainable = sum(v for k, v in report.items() if not k.startswith("frozen"))

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 from peclip.labels import LABEL_SETS, TEXT_KINDS
+from peclip.overrides import parse_overrides
+from peclip.predict.inputs import find_inputs
+from peclip.predict.options import RANDOM_WEIGHTS_NOTE, SAMPLINGS, PredictOptions
 
 HELP = "predict the emotion over time in your own videos or images (fine-tuned checkpoint or zero-shot CLIP)"
 
@@ -37,15 +40,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "(repeatable; the text embeddings are averaged over the templates)")
     model.add_argument("--label-set", choices=sorted(LABEL_SETS),
                        help="classes for zero-shot prediction (default basic7)")
+    model.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a model or runtime setting, e.g. --set runtime.cache_class_texts=false or "
+                            "--set model.text_templates='[\"a photo of {}\"]' (model.*, runtime.*; repeatable)")
     win = parser.add_argument_group("windows")
-    win.add_argument("--window", type=float, default=2.0, metavar="SECONDS", help="window length (default 2.0)")
-    win.add_argument("--stride", type=float, default=1.0, metavar="SECONDS",
-                     help="time between window starts, at most the window length (default 1.0)")
-    win.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
-    win.add_argument("--sampling", choices=("tsn", "csim"), default="tsn",
+    win.add_argument("--window", type=float, default=PredictOptions.window, metavar="SECONDS",
+                     help="window length (default %(default)s)")
+    win.add_argument("--stride", type=float, default=PredictOptions.stride, metavar="SECONDS",
+                     help="time between window starts, at most the window length (default %(default)s)")
+    win.add_argument("--batch-size", type=int, default=PredictOptions.batch_size,
+                     help="windows per forward pass (default %(default)s)")
+    win.add_argument("--sampling", choices=SAMPLINGS, default=PredictOptions.sampling,
                      help="frames per window: tsn segment centres (default) or csim, the frames that change most")
-    win.add_argument("--min-face-fraction", type=float, default=0.5, metavar="F",
-                     help="a window has a face when at least this share of its frames has one (default 0.5)")
+    win.add_argument("--min-face-fraction", type=float, default=PredictOptions.min_face_fraction, metavar="F",
+                     help="a window has a face when at least this share of its frames has one "
+                          "(default %(default)s)")
     win.add_argument("--no-face-detection", action="store_true",
                      help="use whole frames (for videos that are already cropped to the face)")
     win.add_argument("--compound", action="store_true",
@@ -63,61 +72,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "on a 2-core CPU; top-1 agreed with fp32 on 32/32 random clips)")
 
 
-def build_model(args: argparse.Namespace):
-    """The model the arguments ask for: a checkpoint, or a zero-shot CLIP; errors say what to pass."""
-    import peclip
-    from peclip.predict.zeroshot import resolve_templates, zero_shot_model
-    from peclip.train.run import resolve_checkpoint
-
-    if args.checkpoint and args.model:
-        raise ValueError("give either --checkpoint RUN (a fine-tuned model) or --model NAME (zero-shot), not both")
-    if not args.checkpoint and not args.model:
-        raise ValueError("no model given: pass --checkpoint RUN for a fine-tuned model, or --model clip-vit-b16 "
-                         "--pretrained openai for zero-shot prediction with CLIP and the class texts")
-    templates = _templates(args.templates)
-    if args.model:
-        model = zero_shot_model(args.model, pretrained=args.pretrained, texts=args.texts or "au",
-                                templates=templates, label_set=args.label_set)
-    else:
-        if args.label_set:
-            raise ValueError("--label-set applies to zero-shot models only; a checkpoint keeps its own classes")
-        directory = resolve_checkpoint(args.checkpoint)  # a run folder or a checkpoint folder
-        overrides = {"text_templates": resolve_templates(templates)} if templates is not None else {}
-        model = peclip.load(directory, pretrained=args.pretrained, **overrides)
-        if args.texts:
-            log.warning("replacing the class texts the checkpoint was trained with by the %r texts", args.texts)
-            model.set_class_texts(_texts_for(model.class_names, args.texts), model.class_names)
-    if args.int8:
-        if args.device != "cpu":
-            raise ValueError(f"--int8 is a CPU inference path; drop it or use --device cpu (got {args.device!r})")
-        from peclip.perf import quantize_int8
-
-        return quantize_int8(model.eval())
-    return model.to(args.device).eval()
-
-
-def _templates(values: list[str] | None) -> str | list[str] | None:
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else values
-
-
-def _texts_for(class_names: list[str], kind: str) -> list[str]:
-    from peclip.labels import LABEL_SETS
-
-    for label_set in LABEL_SETS.values():
-        if set(class_names) <= set(label_set.classes):
-            return [label_set.texts(kind)[label_set.index(c)] for c in class_names]
-    raise ValueError(f"--texts {kind} needs classes from a built-in label set; this checkpoint's classes are "
-                     f"{', '.join(class_names)}")
-
-
-def _options(args: argparse.Namespace):
-    from peclip.predict import PredictOptions
-
+def _options(args: argparse.Namespace) -> PredictOptions:
     return PredictOptions(window=args.window, stride=args.stride, batch_size=args.batch_size, sampling=args.sampling,
                           min_face_fraction=args.min_face_fraction, compound=args.compound,
                           detect_faces=not args.no_face_detection)
+
+
+def _model_request(args: argparse.Namespace):
+    overrides = parse_overrides(args.set, "predict", ("model", "runtime"))
+    templates = None if not args.templates else (args.templates[0] if len(args.templates) == 1 else args.templates)
+    return dict(checkpoint=args.checkpoint, model=args.model, pretrained=args.pretrained, texts=args.texts,
+                templates=templates, label_set=args.label_set, overrides=overrides.model, runtime=overrides.runtime,
+                int8=args.int8, device=args.device)
 
 
 def _print_summary(result, written: dict) -> None:
@@ -126,6 +92,9 @@ def _print_summary(result, written: dict) -> None:
     speed = f", {result.speed:.2f} video-s/s" if result.speed else ""
     print(f"{name}: {result.duration:.2f} s, {summary['windows']} windows, {summary['face_windows']} with a face "
           f"({result.elapsed:.1f} s{speed})")
+    if result.random_weights:
+        print(f"  WARNING {RANDOM_WEIGHTS_NOTE} (no fine-tuned checkpoint; pass --checkpoint RUN or "
+              "--model clip-vit-b16 --pretrained openai)")
     for track in summary["tracks"]:
         print(f"  face track {track['track']}: {track['dominant']} for {100 * track['dominant_share']:.0f} % of "
               f"{track['seconds']:.1f} s")
@@ -134,14 +103,17 @@ def _print_summary(result, written: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    options = _options(args)  # validate settings before the model is built
+    request = _model_request(args)
+    # Deferred on purpose: the model stack imports torch, which `peclip --help` must not wait for.
     from tqdm import tqdm
 
-    from peclip.predict import find_inputs, predict_video
+    from peclip.predict.models import ModelRequest, build_model
+    from peclip.predict.runner import predict_video
 
-    options = _options(args)  # validate settings before the model is built
     files, failures = find_inputs(args.inputs, recursive=args.recursive)
     total = len(files) + len(failures)  # missing paths and empty directories count as failed inputs
-    model = build_model(args)
+    model = build_model(ModelRequest(**request))
     no_face: list[str] = []
     many = len(files) > 1
     stems = _unique_stems(files)

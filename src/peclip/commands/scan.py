@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from peclip.data.config import DataConfig
+from peclip.data.specs import DATASETS
+
 HELP = "check a dataset (missing files, empty/unreadable clips, unknown labels, malformed lines) before training"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from peclip.data.specs import DATASETS
-
     parser.add_argument("manifest", help="annotation folder of a named dataset, or a CSV / annotation file")
     parser.add_argument("--dataset", default="custom", choices=["custom", *DATASETS],
                         help="named dataset (its annotation file names, label set and path anchors) or custom")
@@ -25,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from peclip.data.config import DataConfig
+    # Deferred on purpose: reading clips imports torch and the decoders, which `peclip --help` must not wait for.
     from peclip.data.dataset import MissingSplitError, scan_split
+    from peclip.data.scan import ScanReport
 
     cfg = DataConfig(dataset=args.dataset, root=args.root, manifest=args.manifest, test_manifest=args.test_manifest,
                      strip_prefix=args.strip_prefix, label_set=args.label_set, fold=args.fold)
@@ -45,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{split}] {report.format()}")
         bad += len(report.problems)
     if args.report and reports:
-        from peclip.data.scan import ScanReport
-
         merged = ScanReport(problems=[p for r in reports for p in r.problems],
                             warnings=[w for r in reports for w in r.warnings])
         print(f"report written to {merged.write(args.report)}")

@@ -1,28 +1,25 @@
 """DataConfig: everything between files on disk and the ``(T, 3, S, S)`` clips, as one typed dataclass.
 
-Defaults are PE-CLIP's faithful settings (SPEC.md 2.2, 2.3, 2.8, 10 A5, A7): 16 TSN frames of 224 px,
-the dataset's own augmentation, no input normalisation, Mixup on 40 % and FMix on 30 % of batches.
+Defaults are PE-CLIP's faithful settings (docs/spec.md 2.2, 2.3, 2.8, 10 A5): TSN frame sampling, the
+dataset's own augmentation, Mixup on 40 % and FMix on 30 % of batches. The number of frames per clip,
+the frame size and the input normalisation belong to the model (``ModelConfig.num_frames``, the
+backbone's input size, ``ModelConfig.normalize_input``): :meth:`DataConfig.for_model` fills them in,
+and a value given here that differs from the model's is an error naming both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from typing import Any
 
-#: OpenAI CLIP's input mean/std (the values open_clip ships as OPENAI_DATASET_MEAN/STD). Used only with
-#: ``normalize=True``; faithful PE-CLIP feeds [0, 1] pixels (SPEC.md 10 A7).
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+from peclip.data.specs import DATASETS, get_dataset_spec
+from peclip.labels import LABEL_SETS
+from peclip.validation import check_choice, check_number, check_positive_int, from_dict
 
 SAMPLINGS = ("tsn", "csim")
 AUGMENTS = ("dfew", "ferv39k", "afew", "mafw", "none")
 ON_BAD = ("stop", "skip")
 FRAME_ORDERS = ("natural", "lexicographic")
-
-
-def _choice(name: str, value: Any, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ValueError(f"data.{name}={value!r} is not valid; choose one of: {', '.join(valid)}")
 
 
 @dataclass
@@ -37,11 +34,11 @@ class DataConfig:
       ...) or one CSV/annotation file; for ``custom``, a CSV (``path,label[,split][,fold]``) or an
       annotation txt (``<folder> <num_frames> <label>``). ``test_manifest`` names a separate test file.
     - ``label_set``: ``basic7`` / ``mafw11`` (from :mod:`peclip.labels`); ``None`` takes the dataset's.
-    - ``augment``: train-time augmentation recipe (SPEC.md 2.3); ``None`` takes the dataset's.
-    - ``normalize``: ``False`` feeds [0, 1] pixels (faithful, SPEC.md 10 A7); ``True`` subtracts
-      ``mean`` and divides by ``std`` (set them from the backbone's config; CLIP's by default).
-    - ``sampling``: ``tsn`` (SPEC.md 2.2) or ``csim`` (frames where the face changes most).
-    - ``remap_labels``: apply the dataset's label remapping (AFEW alphabetical -> DFEW order, SPEC.md
+    - ``augment``: train-time augmentation recipe (docs/spec.md 2.3); ``None`` takes the dataset's.
+    - ``num_frames``, ``image_size``: ``None`` (the default) takes the model's; a value that differs from
+      the model's is refused when the data meets the model (:meth:`for_model`).
+    - ``sampling``: ``tsn`` (docs/spec.md 2.2) or ``csim`` (frames where the face changes most).
+    - ``remap_labels``: apply the dataset's label remapping (AFEW alphabetical -> DFEW order, docs/spec.md
       10 A5); ``False`` reproduces the official code's mismatched labels.
     - ``frame_order``: ``natural`` sorts ``2.jpg`` before ``10.jpg``; ``lexicographic`` is the official
       ``glob`` + ``sort`` (the same for zero-padded names such as DFEW's).
@@ -55,13 +52,10 @@ class DataConfig:
     test_manifest: str | None = None
     strip_prefix: str | None = None
     label_set: str | None = None
-    num_frames: int = 16
-    image_size: int = 224
+    num_frames: int | None = None
+    image_size: int | None = None
     sampling: str = "tsn"
     augment: str | None = None
-    normalize: bool = False
-    mean: tuple[float, float, float] = OPENAI_MEAN
-    std: tuple[float, float, float] = OPENAI_STD
     mix_prob_mixup: float = 0.4
     mix_prob_fmix: float = 0.3
     mixup_alpha: float = 0.4
@@ -77,9 +71,6 @@ class DataConfig:
     pin_memory: bool = True
 
     def __post_init__(self) -> None:
-        from peclip.data.specs import DATASETS, get_dataset_spec
-        from peclip.labels import LABEL_SETS
-
         self.dataset = str(self.dataset).lower()
         if self.dataset != "custom" and self.dataset not in DATASETS:
             raise ValueError(f"data.dataset={self.dataset!r} is not known; choose one of: custom, "
@@ -95,25 +86,18 @@ class DataConfig:
                              f"whose labels are {spec.label_set!r}; leave label_set unset or use {spec.label_set!r}")
         if self.augment is None:
             self.augment = spec.augment if spec else "dfew"
-        _choice("augment", self.augment, AUGMENTS)
-        _choice("sampling", self.sampling, SAMPLINGS)
-        _choice("on_bad", self.on_bad, ON_BAD)
-        _choice("frame_order", self.frame_order, FRAME_ORDERS)
+        check_choice("data", "augment", self.augment, AUGMENTS)
+        check_choice("data", "sampling", self.sampling, SAMPLINGS)
+        check_choice("data", "on_bad", self.on_bad, ON_BAD)
+        check_choice("data", "frame_order", self.frame_order, FRAME_ORDERS)
         for name in ("num_frames", "image_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"data.{name}={value!r} must be a positive integer")
+            if getattr(self, name) is not None:
+                check_positive_int("data", name, getattr(self, name))
         if not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ValueError(f"data.num_workers={self.num_workers!r} must be an integer >= 0 (0 loads in "
                              "the main process)")
-        self.mean = self._triple("mean", self.mean)
-        self.std = self._triple("std", self.std)
-        if any(s <= 0 for s in self.std):
-            raise ValueError(f"data.std={self.std!r} must be positive")
         for name in ("mix_prob_mixup", "mix_prob_fmix"):
-            value = getattr(self, name)
-            if not 0.0 <= float(value) <= 1.0:
-                raise ValueError(f"data.{name}={value!r} must lie in [0, 1]")
+            setattr(self, name, check_number("data", name, getattr(self, name), 0.0, 1.0))
         if self.mix_prob_mixup + self.mix_prob_fmix > 1.0 + 1e-9:
             raise ValueError(f"data.mix_prob_mixup + data.mix_prob_fmix = "
                              f"{self.mix_prob_mixup + self.mix_prob_fmix} exceeds 1; they are the shares of "
@@ -134,22 +118,42 @@ class DataConfig:
             raise ValueError(f"data.fold={self.fold!r} given, but {self.dataset} has a fixed train/test "
                              "split and no folds; leave fold unset")
 
-    @staticmethod
-    def _triple(name: str, value: Any) -> tuple[float, float, float]:
-        try:
-            out = tuple(float(v) for v in value)
-        except TypeError:
-            raise ValueError(f"data.{name}={value!r} must be three numbers (R, G, B)") from None
-        if len(out) != 3:
-            raise ValueError(f"data.{name}={value!r} must be three numbers (R, G, B), got {len(out)}")
-        return out  # type: ignore[return-value]
+    def for_model(self, preprocess) -> DataConfig:
+        """This config with the model's frames per clip and frame size (``preprocess`` is
+        ``model.preprocess``); a value set here that differs from the model's is an error naming both."""
+        self.check_against(preprocess.num_frames, preprocess.size)
+        return replace(self, num_frames=preprocess.num_frames, image_size=preprocess.size)
+
+    def check_against(self, num_frames: int, image_size: int | None = None) -> None:
+        """Refuse a frame count (or size) set here that differs from the model's, naming both values."""
+        if self.num_frames is not None and self.num_frames != num_frames:
+            raise ValueError(f"data.num_frames={self.num_frames} but the model takes {num_frames} frames per clip "
+                             f"(model.num_frames); leave data.num_frames unset (the model's value is used) or "
+                             f"build the model with {self.num_frames} (--set model.num_frames={self.num_frames})")
+        if image_size is not None and self.image_size is not None and self.image_size != image_size:
+            raise ValueError(f"data.image_size={self.image_size} but the model takes {image_size} px frames (its "
+                             f"backbone's input size); leave data.image_size unset (the model's value is used)")
+
+    def require_resolved(self, *names: str) -> None:
+        """Clips can be made only once the model's frame count and size (``names``) are known."""
+        missing = [n for n in names or ("num_frames", "image_size") if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"this DataConfig has no {'/'.join(missing)} yet; take them from the model with "
+                             "cfg.for_model(model.preprocess) (or set them explicitly)")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DataConfig:
+    def from_dict(cls, data: dict[str, Any] | None) -> DataConfig:
         """Build from a plain dict (e.g. a recipe's ``data:`` section); unknown keys are an error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown data config keys: {', '.join(unknown)}; valid keys: "
-                             f"{', '.join(sorted(known))}")
-        return cls(**data)
+        return from_dict(cls, _migrate(dict(data or {})), "data")
+
+
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Input normalisation moved to the model (one home); run folders written before still load."""
+    normalize = data.pop("normalize", None)
+    mean, std = data.pop("mean", None), data.pop("std", None)
+    if normalize:
+        raise ValueError("data.normalize has moved to the model, which normalises its own input with its "
+                         "backbone's mean/std: remove data.normalize/mean/std and set "
+                         "model.normalize_input=true (recipe: model.overrides.normalize_input: true)")
+    del mean, std  # only used with normalize=true; the model's backbone statistics replace them
+    return data

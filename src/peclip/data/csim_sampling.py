@@ -1,6 +1,6 @@
 """Frame selection and duplicate detection with CSIM (:mod:`peclip.metrics.copula`).
 
-``csim_frame_indices`` is a frame-sampling strategy beside TSN's segments (SPEC.md 2.2 samples
+``csim_frame_indices`` is a frame-sampling strategy beside TSN's segments (docs/spec.md 2.2 samples
 ``T`` frames per clip by segments): it picks the ``T`` frames that change most, measured by the
 faithful CSIM of each selected frame to the selected frame before it.
 
@@ -18,11 +18,11 @@ dynamic programming over (slot, frame) in ``O(T F^2)`` on the ``F x F`` dissimil
 Dissimilarities are rounded to multiples of ``2**-20`` before the search so that sums compare exactly.
 Equal totals (frozen or repeated frames, a static clip) are resolved, in this order, towards picks
 that differ from their own predecessor frame (of a run of identical frames, the first one: the
-moment of the change), towards TSN's test-time segment centres (SPEC.md 2.2), then towards earlier
+moment of the change), towards TSN's test-time segment centres (docs/spec.md 2.2), then towards earlier
 frames. A fully static clip therefore gets TSN's test-time indices.
 
 Cost: every frame is transformed once (the faithful, uint8 tie-breaking argsort dominates), then
-``F x F`` distances in BLAS form; see ``docs/readme/csim.md`` for measured times.
+``F x F`` distances in BLAS form; see ``docs/csim.md`` for measured times.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def pairwise_dissimilarity(copulas: np.ndarray) -> np.ndarray:
 
 
 def tsn_centres(num_available: int, num_frames: int) -> list[int]:
-    """TSN test-time indices (SPEC.md 2.2): ``tick = F / T``, frame ``k`` = ``int(tick / 2 + tick * k)``."""
+    """TSN test-time indices (docs/spec.md 2.2): ``tick = F / T``, frame ``k`` = ``int(tick / 2 + tick * k)``."""
     tick = num_available / num_frames
     return [int(tick / 2 + tick * k) for k in range(num_frames)]
 
@@ -176,11 +176,11 @@ def csim_frame_indices(
 
     ``frames`` is ``(N, H, W, C)`` (uint8 for the deterministic faithful ranks). Frames larger than
     ``max_side`` are area-downscaled first (the default 112 keeps 14 x 14 patches of 8 px on a face
-    crop; measured times in ``docs/readme/csim.md``); ``max_side=None`` uses full resolution.
+    crop; measured times in ``docs/csim.md``); ``max_side=None`` uses full resolution.
     ``copulas`` may carry precomputed :func:`~peclip.metrics.copula.copula_transform` vectors
     ``(N, M, P*P)`` (e.g. computed once per video and sliced per window); ``frames`` is then ignored
     and may be ``None``. With at most ``num_frames`` frames the result is ``0..N-1`` followed by
-    ``N-1`` repeated (TSN's edge padding, SPEC.md 2.2), the only case with repeats. Memory grows
+    ``N-1`` repeated (TSN's edge padding, docs/spec.md 2.2), the only case with repeats. Memory grows
     as ``F^2`` (a few ``F x F`` int64 arrays): meant for clips and windows, not whole long videos.
     """
     if num_frames < 1:

@@ -1,7 +1,7 @@
 """From manifest items to batches: :class:`ClipDataset`, :func:`build_dataloader`, :func:`load_dataset_items`.
 
-A sample is ``(clip (T, 3, S, S) float32, label int)``: TSN indices (SPEC.md 2.2) or CSIM indices,
-decoded, then the clip-consistent transform (SPEC.md 2.3). Every random draw of a sample comes from a
+A sample is ``(clip (T, 3, S, S) float32, label int)``: TSN indices (docs/spec.md 2.2) or CSIM indices,
+decoded, then the clip-consistent transform (docs/spec.md 2.3). Every random draw of a sample comes from a
 generator seeded by ``(seed, epoch, index)``, so a sample does not depend on the worker that loads
 it, the number of workers or the order of loading.
 """
@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from peclip.data.config import DataConfig
+from peclip.data.csim_sampling import csim_frame_indices
 from peclip.data.manifest import ClipItem, Problem, read_annotation, read_manifest
 from peclip.data.sampling import tsn_indices
 from peclip.data.scan import ScanReport, scan_items
@@ -43,6 +44,7 @@ class ClipDataset(Dataset):
     def __init__(self, items: list[ClipItem], cfg: DataConfig, train: bool, seed: int = 0):
         if not items:
             raise ValueError("ClipDataset got no items; check the manifest and the split/fold asked for")
+        cfg.require_resolved("num_frames", "image_size")
         self.items = list(items)
         self.cfg = cfg
         self.train = train
@@ -80,7 +82,7 @@ class ClipDataset(Dataset):
         return self._counts[item.path]
 
     def frame_indices(self, index: int, rng: np.random.Generator) -> list[int]:
-        """TSN indices of sample ``index`` (SPEC.md 2.2)."""
+        """TSN indices of sample ``index`` (docs/spec.md 2.2)."""
         return tsn_indices(self.num_frames(self.items[index]), self.cfg.num_frames, self.train, rng)
 
     def load_frames(self, index: int, rng: np.random.Generator) -> np.ndarray:
@@ -88,8 +90,6 @@ class ClipDataset(Dataset):
         item = self.items[index]
         if self.cfg.sampling == "csim":
             # CSIM looks at every frame, so the clip is decoded whole (only the stated frames count).
-            from peclip.data.csim_sampling import csim_frame_indices
-
             frames = read_all_frames(item.path, order=self.cfg.frame_order)  # (N, H, W, 3)
             frames = frames[: self.num_frames(item)] if item.num_frames else frames
             return frames[csim_frame_indices(frames, self.cfg.num_frames)]  # (T, H, W, 3)
@@ -122,7 +122,7 @@ def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
 def build_dataloader(dataset: ClipDataset, batch_size: int, train: bool, num_workers: int | None = None,
                      pin_memory: bool | None = None, sampler: Sampler | None = None, seed: int = 0,
                      drop_last: bool | None = None, prefetch_factor: int | None = None) -> DataLoader:
-    """A DataLoader for ``dataset``: shuffled and ``drop_last`` for training (SPEC.md 3.1), in order for
+    """A DataLoader for ``dataset``: shuffled and ``drop_last`` for training (docs/spec.md 3.1), in order for
     testing. Workers and pinning default to ``dataset.cfg`` (pinning only when CUDA is present). When
     ``torch.distributed`` is initialised and no ``sampler`` is given, a ``DistributedSampler`` splits the
     data between processes; call :func:`set_loader_epoch` each epoch."""

@@ -2,7 +2,7 @@
 
 Two formats are read:
 
-- the annotation format of the official code and DFER-CLIP (SPEC.md 4.2): one
+- the annotation format of the official code and DFER-CLIP (docs/spec.md 4.2): one
   ``<frame folder> <num frames> <label>`` line per clip, CRLF tolerated, with the authors' absolute path
   prefixes replaced by your root (``strip_prefix`` or a dataset's anchors, :mod:`peclip.data.specs`);
 - a CSV manifest ``path,label[,split][,fold][,num_frames]`` (a header row naming the columns is
@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from peclip.atomic import atomic_writer
 from peclip.labels import LabelSet
 
 #: label of an unlabelled clip (a CSV row with an empty label)
@@ -120,12 +121,12 @@ def read_annotation(path: str | os.PathLike, root: str | os.PathLike | None = No
                     anchors: Sequence[str] = (), label_map: dict[int, int] | None = None,
                     split: str | None = None, fold: int | None = None,
                     problems: list[Problem] | None = None) -> list[ClipItem]:
-    """Read an official-format annotation file (SPEC.md 4.2) into :class:`ClipItem` s.
+    """Read an official-format annotation file (docs/spec.md 4.2) into :class:`ClipItem` s.
 
     Each line is ``<frame folder> <num frames> <label>``; the path may contain spaces (the last two
     fields are split off). Blank lines are skipped; any other line that does not parse is a problem
     (the official code printed and skipped lines with fewer than three fields). ``root`` defaults to the
-    annotation file's folder. ``label_map`` renumbers labels (AFEW, SPEC.md 10 A5); labels it does not
+    annotation file's folder. ``label_map`` renumbers labels (AFEW, docs/spec.md 10 A5); labels it does not
     list are kept for the scan to report.
     """
     path, root = _existing(path, root, "annotation file")
@@ -265,10 +266,8 @@ def write_csv_manifest(items: Iterable[ClipItem], path: str | os.PathLike, root:
             row[c] = "" if value is None else str(value)
         rows.append([row[c] for c in columns])
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+    with atomic_writer(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows(rows)
-    os.replace(tmp, path)
     return path

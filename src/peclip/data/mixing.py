@@ -1,4 +1,4 @@
-"""Batch mixing: Mixup or FMix on a share of training batches (SPEC.md 2.8).
+"""Batch mixing: Mixup or FMix on a share of training batches (docs/spec.md 2.8).
 
 Per batch, draw ``p ~ U[0, 1]``:
 
@@ -85,7 +85,7 @@ def _numpy_rng(rng: RandomSource) -> np.random.Generator:
 
 def mix_batch(videos: torch.Tensor, labels: torch.Tensor, rng: RandomSource = None,
               cfg: DataConfig | None = None) -> MixedBatch:
-    """Mix a training batch as SPEC.md 2.8 says (method chosen per batch; see the module docstring).
+    """Mix a training batch as docs/spec.md 2.8 says (method chosen per batch; see the module docstring).
 
     ``videos`` is ``(B, T, 3, H, W)`` (any leading layout ending in ``H, W`` works for the mask);
     ``labels`` ``(B,)`` class indices. ``rng`` makes the draw reproducible; ``cfg`` supplies the

@@ -1,7 +1,7 @@
 """``peclip prepare``: raw videos -> face-cropped frame folders + a manifest ready for training.
 
 For every input video (a file, the videos and frame folders under a folder, or the rows of a
-manifest) the frames are decoded once, a :class:`~peclip.data.faces.FaceTracker` follows the face, and
+manifest) the frames are decoded once, a :class:`~peclip.faces.FaceTracker` follows the face, and
 each frame with a face box is cropped square, resized and written as ``<out>/<name>/00001.jpg ...``
 (numbered without holes, so the folder is a clip). The few frames a new track needs to be confirmed
 are written too once it is. Frames without a face:
@@ -34,9 +34,16 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from peclip.data.faces import Box, FaceDetector, FaceTracker, HaarFaceDetector, crop_face
+from peclip.atomic import atomic_write_text
+from peclip.data.csim_sampling import duplicate_frames
+from peclip.data.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from peclip.data.manifest import UNLABELLED, ClipItem, Problem, parse_label, read_manifest, write_csv_manifest
-from peclip.data.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError, list_frames, open_video
+from peclip.data.prepare_options import PrepareOptions
+from peclip.data.video import VideoReadError, list_frames, open_video
+from peclip.faces.box import Box
+from peclip.faces.crop import crop_face
+from peclip.faces.detectors import FaceDetector
+from peclip.faces.tracking import tracker_for
 from peclip.labels import LabelSet, get_label_set
 
 log = logging.getLogger(__name__)
@@ -44,48 +51,6 @@ log = logging.getLogger(__name__)
 TRACKS_DIR = "_tracks"
 MANIFEST_NAME = "manifest.csv"
 MANIFEST_SUFFIXES = (".csv", ".txt")
-
-
-@dataclass
-class PrepareOptions:
-    """How faces are found and written (CLI flags of ``peclip prepare`` in brackets).
-
-    ``size`` [--size] crop side in px; ``margin`` [--margin] added on each side, as a fraction of the
-    face box; ``max_gap`` [--max-gap] seconds a missed face keeps its last box; ``detect_size``
-    [--detect-size] shorter side the detector sees; ``min_face`` [--min-face] smallest face as a
-    fraction of the shorter side; ``select`` [--select] which face starts a track (``largest`` or
-    ``center``); ``smoothing`` weight of a new detection in the box average; ``jpeg_quality``;
-    ``report_duplicates`` [--report-duplicates] records near-identical consecutive crops (CSIM >=
-    ``duplicate_threshold``); ``force`` [--force] redoes complete videos.
-    """
-
-    size: int = 224
-    margin: float = FaceTracker.margin  # the tracker's own defaults, so the two cannot drift apart
-    max_gap: float = FaceTracker.max_gap
-    detect_size: int = 240
-    min_face: float = 0.1
-    select: str = FaceTracker.select
-    smoothing: float = FaceTracker.smoothing
-    jpeg_quality: int = 95
-    report_duplicates: bool = False
-    duplicate_threshold: float = 0.95
-    force: bool = False
-
-    def face_tracker(self, fps: float, detector: FaceDetector | None = None, **extra) -> FaceTracker:
-        """The face tracker these options describe (used by ``prepare`` and by prediction)."""
-        detector = detector or HaarFaceDetector(detect_size=self.detect_size, min_face=self.min_face)
-        return FaceTracker(detector, fps=fps, max_gap=self.max_gap, margin=self.margin,
-                           smoothing=self.smoothing, select=self.select, **extra)
-
-    def __post_init__(self) -> None:
-        if self.size < 16:
-            raise ValueError(f"size={self.size} is too small for a face crop; use e.g. 224")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ValueError(f"jpeg_quality={self.jpeg_quality} must be in 1..100")
-        if self.select not in ("largest", "center"):
-            raise ValueError(f"select={self.select!r} is not valid; choose largest or center")
-        if self.margin < 0 or self.max_gap < 0:
-            raise ValueError(f"margin={self.margin} and max_gap={self.max_gap} must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -274,9 +239,65 @@ def _load_complete(out_dir: Path, job: Job) -> VideoResult | None:
 
 def _write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1))
+
+
+class _CropWriter:
+    """Writes a video's face crops as ``00001.jpg ...`` (numbered without holes) and records each one."""
+
+    def __init__(self, folder: Path, options: PrepareOptions):
+        self.folder, self.options = folder, options
+        self.records: list[list] = []  # source frame, box, detected
+        self.small: list[np.ndarray] = []  # 112 px copies for the duplicate report
+        self.params = [int(cv2.IMWRITE_JPEG_QUALITY), options.jpeg_quality]
+
+    def write(self, index: int, crop: np.ndarray, box: list[float], detected: bool) -> None:
+        name = self.folder / f"{len(self.records) + 1:05d}.jpg"
+        if not cv2.imwrite(str(name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), self.params):
+            raise OSError(f"cannot write {name}")
+        self.records.append([index, *box, int(detected)])
+        if self.options.report_duplicates:
+            self.small.append(cv2.resize(crop, (112, 112), interpolation=cv2.INTER_AREA))
+
+
+def _crop_video(job: Job, options: PrepareOptions, detector: FaceDetector | None, writer: _CropWriter,
+                result: VideoResult):
+    """Decode ``job``'s video, track the face and write its crops; returns the tracker (for its hold).
+
+    Frames held through a miss are written only when the face comes back; the frames of a track that
+    awaits confirmation only when it is confirmed.
+    """
+    pending: list[tuple[int, np.ndarray, list[float]]] = []
+    tentative: list[tuple[int, np.ndarray, list[float]]] = []
+    with open_video(job.source) as video:
+        result.fps = video.fps
+        tracker = tracker_for(options, video.fps, detector)
+        for frame in video:
+            result.frames_total += 1
+            found = tracker.update(frame.image)
+            if found.box is None:
+                pending.clear()  # held frames after which the face never came back: not a face
+                if found.face is None:
+                    tentative.clear()  # a track that was not confirmed died
+                else:
+                    # A face seen while its track awaits confirmation: kept if the track is confirmed.
+                    side = max(found.face.width, found.face.height) * (1 + 2 * options.margin)
+                    box = Box.square(*found.face.center, side)
+                    tentative.append((frame.index, crop_face(frame.image, box, options.size), box.as_list()))
+                continue
+            crop = crop_face(frame.image, found.box, options.size)  # (S, S, 3)
+            if found.held:
+                pending.append((frame.index, crop, found.box.as_list()))
+                continue
+            for index, early_crop, early_box in tentative:
+                writer.write(index, early_crop, early_box, detected=True)
+            for index, held_crop, held_box in pending:
+                writer.write(index, held_crop, held_box, detected=False)
+            result.held_frames += len(pending)
+            tentative.clear()
+            pending.clear()
+            writer.write(frame.index, crop, found.box.as_list(), detected=True)
+    return tracker
 
 
 def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: FaceDetector | None = None) -> VideoResult:
@@ -292,77 +313,39 @@ def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: Face
         shutil.rmtree(folder)  # partial output of an interrupted run
     folder.mkdir(parents=True)
     result = VideoResult(str(job.source), job.name, "done")
-    records: list[list] = []
-    small: list[np.ndarray] = []
-    pending: list[tuple[int, np.ndarray, list[float]]] = []
-    tentative: list[tuple[int, np.ndarray, list[float]]] = []
-    params = [int(cv2.IMWRITE_JPEG_QUALITY), options.jpeg_quality]
-
-    def write(index: int, crop: np.ndarray, box: list[float], detected: bool) -> None:
-        name = folder / f"{len(records) + 1:05d}.jpg"
-        if not cv2.imwrite(str(name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), params):
-            raise OSError(f"cannot write {name}")
-        records.append([index, *box, int(detected)])
-        if options.report_duplicates:
-            small.append(cv2.resize(crop, (112, 112), interpolation=cv2.INTER_AREA))
-
+    writer = _CropWriter(folder, options)
     try:
-        with open_video(job.source) as video:
-            result.fps = video.fps
-            tracker = options.face_tracker(video.fps, detector)
-            for frame in video:
-                result.frames_total += 1
-                found = tracker.update(frame.image)
-                if found.box is None:
-                    pending.clear()  # held frames after which the face never came back: not a face
-                    if found.face is None:
-                        tentative.clear()  # a track that was not confirmed died
-                    else:
-                        # A face seen while its track awaits confirmation: kept if the track is confirmed.
-                        side = max(found.face.width, found.face.height) * (1 + 2 * options.margin)
-                        box = Box.square(*found.face.center, side)
-                        tentative.append((frame.index, crop_face(frame.image, box, options.size), box.as_list()))
-                    continue
-                crop = crop_face(frame.image, found.box, options.size)  # (S, S, 3)
-                if found.held:
-                    pending.append((frame.index, crop, found.box.as_list()))
-                    continue
-                for index, early_crop, early_box in tentative:
-                    write(index, early_crop, early_box, detected=True)
-                for index, held_crop, held_box in pending:
-                    write(index, held_crop, held_box, detected=False)
-                result.held_frames += len(pending)
-                tentative.clear()
-                pending.clear()
-                write(frame.index, crop, found.box.as_list(), detected=True)
+        tracker = _crop_video(job, options, detector, writer, result)
     except (VideoReadError, FileNotFoundError, OSError) as err:
         shutil.rmtree(folder, ignore_errors=True)
         result.status, result.message = "error", str(err)
         result.seconds = time.perf_counter() - start
         return result
-    result.frames_written = len(records)
-    result.gaps = _runs([r[0] for r in records], result.frames_total)
-    hold = tracker.max_gap_frames
+    _judge(result, writer, tracker.max_gap_frames, folder)
+    if options.report_duplicates and len(writer.small) > 1:
+        result.duplicates = [(int(i), float(c)) for i, c in duplicate_frames(np.stack(writer.small),
+                                                                             options.duplicate_threshold)]
+    result.seconds = time.perf_counter() - start
+    data = {k: v for k, v in asdict(result).items() if k not in ("resumed",)}
+    data.update({"size": options.size, "margin": options.margin, "max_gap_s": options.max_gap,
+                 "hold_frames": tracker.max_gap_frames, "origin": job.origin,
+                 "frames_columns": ["source_frame", "x0", "y0", "x1", "y1", "detected"], "frames": writer.records})
+    _write_json(track_file, data)  # last: marks the video complete
+    return result
+
+
+def _judge(result: VideoResult, writer: _CropWriter, hold: int, folder: Path) -> None:
+    """The video's status from what was written: done, gaps (longer than the hold) or no face."""
+    result.frames_written = len(writer.records)
+    result.gaps = _runs([r[0] for r in writer.records], result.frames_total)
     result.reported_gaps = [(s, e) for s, e in result.gaps if e - s + 1 > hold]
-    if not records:
+    if not writer.records:
         shutil.rmtree(folder, ignore_errors=True)
         result.status = "no_face"
         result.message = f"no face found in {result.frames_total} frames"
     elif result.reported_gaps:
         result.status = "gaps"
         result.message = f"no face in {result.describe_gaps()}"
-    if options.report_duplicates and len(small) > 1:
-        from peclip.data.csim_sampling import duplicate_frames
-
-        result.duplicates = [(int(i), float(c)) for i, c in duplicate_frames(np.stack(small),
-                                                                             options.duplicate_threshold)]
-    result.seconds = time.perf_counter() - start
-    data = {k: v for k, v in asdict(result).items() if k not in ("resumed",)}
-    data.update({"size": options.size, "margin": options.margin, "max_gap_s": options.max_gap,
-                 "hold_frames": hold, "origin": job.origin,
-                 "frames_columns": ["source_frame", "x0", "y0", "x1", "y1", "detected"], "frames": records})
-    _write_json(track_file, data)  # last: marks the video complete
-    return result
 
 
 def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,

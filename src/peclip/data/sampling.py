@@ -1,4 +1,4 @@
-"""TSN frame sampling (SPEC.md 2.2): which ``num_frames`` frames of an ``N``-frame clip make the sample."""
+"""TSN frame sampling (docs/spec.md 2.2): which ``num_frames`` frames of an ``N``-frame clip make the sample."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 
 def tsn_indices(num_total: int, num_frames: int = 16, train: bool = False,
                 rng: np.random.Generator | None = None) -> list[int]:
-    """TSN segment sampling exactly as the official loader does it (``duration=1``, SPEC.md 2.2).
+    """TSN segment sampling exactly as the official loader does it (``duration=1``, docs/spec.md 2.2).
 
     - train, ``N >= T``: ``avg = N // T``; frame ``i`` is ``i * avg + randint(avg)``, one random frame
       in each of ``T`` equal segments (the frames past ``T * avg`` are never drawn). ``N == T`` gives

@@ -22,15 +22,12 @@ import av
 from PIL import Image
 from tqdm.auto import tqdm
 
+from peclip.data.formats import VIDEO_SUFFIXES
 from peclip.data.manifest import UNLABELLED, ClipItem, Problem
-from peclip.data.video import VIDEO_SUFFIXES, VideoReadError, clip_kind, list_frames, load_image
+from peclip.data.video import VideoReadError, clip_kind, list_frames, load_image
 from peclip.labels import LabelSet
 
 log = logging.getLogger(__name__)
-
-#: kinds of problem a scan reports (warnings are ``frame count``)
-KINDS = ("malformed line", "missing", "empty", "unreadable", "unknown label")
-
 
 class DataError(ValueError):
     """A dataset has problems; the message lists them (file:line: kind: why)."""

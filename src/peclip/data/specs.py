@@ -1,6 +1,6 @@
 """The four benchmark datasets as data: label set, folds, annotation files, augmentation, label remapping.
 
-Annotation files are those of the official code and DFER-CLIP (SPEC.md 4.1, 4.2): one
+Annotation files are those of the official code and DFER-CLIP (docs/spec.md 4.1, 4.2): one
 ``<frame folder> <num frames> <label>`` line per clip, with absolute paths from the authors' machines.
 Each spec names *anchors*: the path component(s) after which the part that is relative to your copy of
 the dataset begins. ``/data/.../DFEW/DFEW_Frame_Face/00001`` and ``D:/.../Clip/clip_224x224/00001`` both
@@ -29,6 +29,9 @@ class DatasetSpec:
     anchors: tuple[str, ...]
     label_map: dict[int, int] = field(default_factory=dict)
     notes: str = ""
+    #: the dataset is meant to be fine-tuned from a model trained elsewhere (AFEW from DFEW,
+    #: docs/spec.md 3.2); training it from scratch logs a warning naming ``train.init_from``
+    fine_tune_from: str | None = None
 
     def annotation_file(self, split: str, fold: int | None) -> str:
         """The annotation file name for ``split`` (``train``/``test``) and ``fold``."""
@@ -44,7 +47,7 @@ class DatasetSpec:
 
 
 #: AFEW's annotation labels are alphabetical (Angry 0 ... Surprise 6); the class texts are in DFEW order
-#: (happiness 0, sadness 1, neutral 2, anger 3, surprise 4, disgust 5, fear 6). SPEC.md 10 A5.
+#: (happiness 0, sadness 1, neutral 2, anger 3, surprise 4, disgust 5, fear 6). docs/spec.md 10 A5.
 AFEW_TO_BASIC7 = {0: 3, 1: 5, 2: 6, 3: 0, 4: 2, 5: 1, 6: 4}
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -66,6 +69,7 @@ DATASETS: dict[str, DatasetSpec] = {
         train_file="AFEW_train.txt", test_file="AFEW_val.txt",
         augment="afew", anchors=("AFEW_Face_Retina",), label_map=AFEW_TO_BASIC7,
         notes="773 train / 383 val (val is the test set); root = AFEW_Face_Retina (holds {train,val}/<Emotion>/<id>)",
+        fine_tune_from="a DFEW model",
     ),
     "mafw": DatasetSpec(
         name="mafw", label_set="mafw11", folds=(1, 2, 3, 4, 5),

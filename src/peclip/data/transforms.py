@@ -1,4 +1,4 @@
-"""Clip-consistent transforms (SPEC.md 2.3): every random parameter is drawn once per clip.
+"""Clip-consistent transforms (docs/spec.md 2.3): every random parameter is drawn once per clip.
 
 Train recipes (the official code's, per dataset):
 
@@ -8,7 +8,7 @@ Train recipes (the official code's, per dataset):
 - ``none``: the test transform
 
 Test: a direct resize to ``S x S`` (bilinear, aspect ratio not kept). Pixels are then scaled to [0, 1]
-(faithful, SPEC.md 10 A7) and, with ``normalize``, standardised by ``mean``/``std``.
+(faithful, docs/spec.md 10 A7); a model built with ``normalize_input`` standardises them itself.
 
 The work happens on one ``(T, 3, H, W)`` uint8 tensor, so each operation touches all frames with the
 same parameters. Random draws come from a ``torch.Generator`` (or a seed), so a clip is reproducible.
@@ -80,7 +80,7 @@ def rotation(clip: torch.Tensor, g: torch.Generator | None, degrees: float = 4.0
 
 def random_sized_crop(clip: torch.Tensor, g: torch.Generator | None, size: int,
                       pointwise: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-    """GroupRandomSizedCrop(size) (SPEC.md 2.3): area fraction U[0.08, 1], aspect U[3/4, 4/3], w and h
+    """GroupRandomSizedCrop(size) (docs/spec.md 2.3): area fraction U[0.08, 1], aspect U[3/4, 4/3], w and h
     swapped with p 0.5, up to 10 tries; crop, then bilinear resize to ``size x size``. When no try fits,
     scale the shorter side to ``size`` and take a random ``size x size`` crop. ``pointwise`` (a per-pixel
     operation that precedes the crop) is applied to the cropped region only."""
@@ -131,6 +131,16 @@ def _resize_step(clip: torch.Tensor, g: torch.Generator | None, size: int) -> to
 Step = Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
 
 
+def _augment_steps(size: int) -> dict[str, list[Step]]:
+    """The train-time augmentation presets as data: name -> the steps after which a flip follows."""
+    return {
+        "dfew": [partial(brightness_then_crop, size=size)],
+        "afew": [partial(brightness_then_crop, size=size)],
+        "ferv39k": [rotation, partial(random_sized_crop, size=size)],
+        "mafw": [partial(random_sized_crop, size=size)],
+    }
+
+
 class ClipTransform:
     """``(T, H, W, 3)`` uint8 frames (numpy or torch) -> ``(T, 3, S, S)`` float32, one draw per clip.
 
@@ -138,25 +148,15 @@ class ClipTransform:
     ``None`` (torch's global generator).
     """
 
-    def __init__(self, size: int, augment: str, train: bool, normalize: bool = False,
-                 mean: tuple[float, ...] = (0.0, 0.0, 0.0), std: tuple[float, ...] = (1.0, 1.0, 1.0)):
+    def __init__(self, size: int, augment: str, train: bool):
         self.size, self.augment, self.train = size, augment, train
-        self.steps: list[Step] = []
+        presets = _augment_steps(size)
+        if augment != "none" and augment not in presets:
+            raise ValueError(f"augment={augment!r} is not valid; choose one of: {', '.join(presets)}, none")
         if train and augment != "none":
-            if augment in ("dfew", "afew"):
-                self.steps.append(partial(brightness_then_crop, size=size))
-            elif augment == "ferv39k":
-                self.steps += [rotation, partial(random_sized_crop, size=size)]
-            elif augment == "mafw":
-                self.steps.append(partial(random_sized_crop, size=size))
-            else:
-                raise ValueError(f"augment={augment!r} is not valid; choose dfew, ferv39k, afew, mafw or none")
-            self.steps.append(horizontal_flip)
+            self.steps: list[Step] = [*presets[augment], horizontal_flip]
         else:
-            self.steps.append(partial(_resize_step, size=size))
-        self.normalize = normalize
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+            self.steps = [partial(_resize_step, size=size)]
 
     def __call__(self, frames: np.ndarray | torch.Tensor, generator: Generator = None) -> torch.Tensor:
         g = _generator(generator)
@@ -171,16 +171,14 @@ class ClipTransform:
         clip = clip.permute(0, 3, 1, 2)
         for step in self.steps:
             clip = step(clip, g)
-        out = clip.contiguous().float().div_(255.0)  # (T, 3, S, S) in [0, 1]
-        if self.normalize:
-            out = out.sub_(self.mean).div_(self.std)
-        return out
+        return clip.contiguous().float().div_(255.0)  # (T, 3, S, S) in [0, 1]
 
     def __repr__(self) -> str:
         mode = f"train augment={self.augment}" if self.train else "test resize"
-        return f"ClipTransform({mode}, size={self.size}, normalize={self.normalize})"
+        return f"ClipTransform({mode}, size={self.size})"
 
 
 def build_transform(cfg: DataConfig, train: bool) -> ClipTransform:
-    """The train or test transform of ``cfg`` (its ``augment``, ``image_size``, ``normalize``)."""
-    return ClipTransform(cfg.image_size, cfg.augment, train, cfg.normalize, cfg.mean, cfg.std)
+    """The train or test transform of ``cfg`` (its ``augment`` and ``image_size``, taken from the model)."""
+    cfg.require_resolved("image_size")
+    return ClipTransform(cfg.image_size, cfg.augment, train)

@@ -2,7 +2,7 @@
 
 Every reader returns RGB ``uint8`` frames, ``(T, H, W, 3)``. Frame folders are sorted naturally
 (``2.jpg`` before ``10.jpg``; identical to the official ``glob`` + ``sort`` for zero-padded names,
-SPEC.md 2.2) unless ``order="lexicographic"``. Video frames are turned upright by the stream's display
+docs/spec.md 2.2) unless ``order="lexicographic"``. Video frames are turned upright by the stream's display
 rotation (phone videos), as ffmpeg does.
 
 - :func:`read_frames` decodes only what a clip needs: the listed images of a folder, or a video up to
@@ -25,11 +25,10 @@ import av
 import numpy as np
 from PIL import Image
 
+from peclip.data.formats import IMAGE_SUFFIXES
+
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
-                            ".3gp", ".ts"})
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -158,7 +157,7 @@ def _read_video_frames(path: Path, indices: Sequence[int], autorotate: bool) -> 
             raise VideoReadError(f"video {path} decodes to no frames")
         if len(got) < len(wanted):
             # Indices past the decoded end (packet counts can exceed decoded frames): repeat the last
-            # frame, as TSN's edge padding does (SPEC.md 2.2).
+            # frame, as TSN's edge padding does (docs/spec.md 2.2).
             log.debug("%s: %d frames decoded, index %d asked; repeating the last frame", path, count, last)
             tail = _to_rgb(final, autorotate)
             for index in wanted - set(got):
@@ -243,7 +242,6 @@ class VideoStream:
             self.fps = float(rate)
             self.num_frames = int(stream.frames or 0)
             self.width, self.height = stream.codec_context.width, stream.codec_context.height
-            self._time_base = stream.time_base
         else:
             self._files = list_frames(self.path, order) if self.kind == "folder" else [self.path]
             if not self._files:

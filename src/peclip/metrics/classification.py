@@ -1,4 +1,4 @@
-"""Classification metrics of the DFER benchmarks: UAR, WAR, per-class recall, confusion matrix (SPEC.md 4.3).
+"""Classification metrics of the DFER benchmarks: UAR, WAR, per-class recall, confusion matrix (docs/spec.md 4.3).
 
 Pure functions over integer label arrays (NumPy arrays, lists or tensors). Fractions are in [0, 1]
 (as scikit-learn returns them); :class:`ClassificationResult` carries the same numbers in percent,
@@ -91,7 +91,7 @@ class ClassificationResult:
 
 
 def classification_result(targets, preds, num_classes: int | None = None) -> ClassificationResult:
-    """Everything the benchmarks report for one set of predictions (SPEC.md 4.3)."""
+    """Everything the benchmarks report for one set of predictions (docs/spec.md 4.3)."""
     cm = confusion_matrix(targets, preds, num_classes)
     support = cm.sum(axis=1)
     recall = per_class_recall(targets, preds, cm.shape[0])

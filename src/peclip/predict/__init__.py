@@ -4,20 +4,31 @@ Usage::
 
     model = peclip.load("runs/dfew-fold1")                       # a fine-tuned model, or zero-shot:
     model = peclip.predict.zero_shot_model("clip-vit-b16", pretrained="openai", texts="au")
-    result = model.predict_video("clip.mp4")                     # or peclip.predict.predict_video(model, ...)
+    result = peclip.predict_video(model, "clip.mp4")
     result.timeline        # one record per window: start, end, face, p_<class>, top, ...
     result.summary         # dominant emotion and its share of the face time, per face track
     result.to_csv("clip.csv"); result.plot("clip.png"); result.write_overlay("clip_overlay.mp4")
+
+The names below are imported on first use, so the CLI can read :class:`PredictOptions` defaults
+without loading torch.
 """
 
-from peclip.predict.compound import compound_names, compound_scores
-from peclip.predict.inputs import find_inputs
-from peclip.predict.options import PredictOptions
-from peclip.predict.result import PredictionResult
-from peclip.predict.runner import predict_video
-from peclip.predict.zeroshot import TEMPLATE_SETS, resolve_templates, zero_shot_model
+from __future__ import annotations
 
-__all__ = [
-    "PredictOptions", "PredictionResult", "TEMPLATE_SETS", "compound_names", "compound_scores", "find_inputs",
-    "predict_video", "resolve_templates", "zero_shot_model",
-]
+import importlib
+
+_EXPORTS = {
+    "compound_names": "peclip.predict.compound", "compound_scores": "peclip.predict.compound",
+    "find_inputs": "peclip.predict.inputs", "PredictOptions": "peclip.predict.options",
+    "PredictionResult": "peclip.predict.result", "predict_video": "peclip.predict.runner",
+    "TEMPLATE_SETS": "peclip.predict.zeroshot", "resolve_templates": "peclip.predict.zeroshot",
+    "zero_shot_model": "peclip.predict.zeroshot",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'peclip.predict' has no attribute {name!r}")

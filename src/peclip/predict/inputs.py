@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: file suffixes taken from a directory (a file named directly is always tried, whatever its suffix)
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
-                            ".3gp", ".ts"})
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES
+# MEDIA_SUFFIXES: the files taken from a directory (a file named directly is always tried, whatever its suffix)
+from peclip.data.formats import MEDIA_SUFFIXES
 
 
 def find_inputs(paths: list[str | os.PathLike], recursive: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:

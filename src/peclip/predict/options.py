@@ -8,6 +8,9 @@ from peclip.predict.windows import DEFAULT_MIN_FACE_FRACTION, check_window_setti
 
 SAMPLINGS = ("tsn", "csim")
 
+#: said in the JSON, the plot and the terminal whenever the model's weights are random
+RANDOM_WEIGHTS_NOTE = "random weights: these probabilities mean nothing"
+
 
 @dataclass
 class PredictOptions:
@@ -18,7 +21,7 @@ class PredictOptions:
       were trained on at its short end, and a 1 s stride gives one prediction per second.
     - ``batch_size``: windows per forward pass.
     - ``sampling``: ``tsn`` (TSN test sampling, the centre of each of ``T`` equal segments of the
-      window's face frames, SPEC.md 2.2) or ``csim`` (the ``T`` frames that change most,
+      window's face frames, docs/spec.md 2.2) or ``csim`` (the ``T`` frames that change most,
       :func:`peclip.data.csim_sampling.csim_frame_indices`).
     - ``min_face_fraction``: a window has a face when at least this share of its frames has a tracked
       face box; only those windows are scored.

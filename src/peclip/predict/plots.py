@@ -6,18 +6,21 @@ import os
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from peclip.atomic import atomic_write
 
 
 def plot_timeline(starts: np.ndarray, ends: np.ndarray, face: np.ndarray, probabilities: np.ndarray,
-                  class_names: list[str], title: str = "", path: str | os.PathLike | None = None):
+                  class_names: list[str], title: str = "", path: str | os.PathLike | None = None,
+                  warning: str | None = None):
     """A line per class at each window's centre; windows without a face are shaded grey.
 
     Returns the matplotlib ``Figure``; with ``path`` it is also written there (PNG by the suffix).
     The figure is not registered with pyplot, so nothing is shown and no global state changes.
+    ``warning`` (e.g. random weights) is printed in red above the plot.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(10, 4), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -37,8 +40,10 @@ def plot_timeline(starts: np.ndarray, ends: np.ndarray, face: np.ndarray, probab
         ax.plot([], [], color="0.85", lw=8, label="no face")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     ax.set_title(title, fontsize="medium")
+    if warning:
+        fig.suptitle(warning.upper(), color="red", fontweight="bold")
     ax.grid(alpha=0.3)
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png"))
     return fig

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from peclip.atomic import atomic_write_text
+from peclip.predict.options import RANDOM_WEIGHTS_NOTE
+from peclip.predict.plots import plot_timeline
+from peclip.predict.source import write_overlay
 from peclip.predict.timeline import summarize, timeline_records
 
 FORMAT = "peclip-timeline/1"
@@ -48,6 +52,11 @@ class PredictionResult:
     # ------------------------------------------------------------------------------------- views
 
     @property
+    def random_weights(self) -> bool:
+        """True when the model that made this result had random (untrained) weights."""
+        return bool(self.settings.get("random_weights", False))
+
+    @property
     def has_face(self) -> bool:
         """True when at least one window has a face."""
         return bool(np.asarray(self.face).any())
@@ -82,6 +91,7 @@ class PredictionResult:
         """Everything as JSON-ready data: metadata, settings, summary and timeline."""
         return {
             "format": FORMAT,
+            **({"warning": RANDOM_WEIGHTS_NOTE} if self.random_weights else {}),
             "source": self.source,
             "duration": float(self.duration),
             "fps": self.fps,
@@ -112,18 +122,15 @@ class PredictionResult:
 
     def plot(self, path: str | os.PathLike | None = None):
         """The class probabilities over time (matplotlib Figure); written to ``path`` when given."""
-        from peclip.predict.plots import plot_timeline
-
         summary = self.summary
         dominant = (f"dominant: {summary['dominant']} ({100 * summary['dominant_share']:.0f} % of face time)"
                     if summary["dominant"] else "no face found")
         title = f"{Path(self.source).name}: {dominant}"
-        return plot_timeline(self.starts, self.ends, self.face, self.probabilities, self.class_names, title, path)
+        return plot_timeline(self.starts, self.ends, self.face, self.probabilities, self.class_names, title, path,
+                             warning=RANDOM_WEIGHTS_NOTE if self.random_weights else None)
 
     def write_overlay(self, path: str | os.PathLike, progress: bool = False) -> Path:
         """Write an MP4 of the source with the face box and current emotion on every frame."""
-        from peclip.predict.source import write_overlay
-
         return write_overlay(self, path, progress=progress)
 
     def save(self, directory: str | os.PathLike, stem: str | None = None, plot: bool = True,
@@ -146,5 +153,4 @@ def _emit(text: str, path: str | os.PathLike | None) -> str | Path:
         return text
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+    return atomic_write_text(path, text)

@@ -17,11 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from peclip.data.csim_sampling import csim_frame_indices
+from peclip.data.sampling import tsn_indices
 from peclip.model import PEClip
 from peclip.predict.compound import check_compound_support, compound_names, compound_scores
-from peclip.predict.options import PredictOptions
+from peclip.predict.options import RANDOM_WEIGHTS_NOTE, PredictOptions
 from peclip.predict.result import PredictionResult
 from peclip.predict.scorer import WindowScorer
+from peclip.predict.source import FaceFrameSource
 from peclip.predict.windows import SlidingWindows, TimedFrame, Window
 
 log = logging.getLogger(__name__)
@@ -42,12 +45,8 @@ def sample_clip(window: Window, num_frames: int, sampling: str) -> list[TimedFra
     """``num_frames`` of the window's face frames: TSN segment centres, or the CSIM max-change pick."""
     faces = window.face_frames
     if sampling == "csim":
-        from peclip.data.csim_sampling import csim_frame_indices
-
         indices = csim_frame_indices(np.stack([f.crop for f in faces]), num_frames)
     else:
-        from peclip.data.sampling import tsn_indices
-
         indices = tsn_indices(len(faces), num_frames, train=False)
     return [faces[int(i)] for i in indices]
 
@@ -98,20 +97,20 @@ def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOption
 
     ``options`` (or keyword arguments of :class:`~peclip.predict.options.PredictOptions`, e.g.
     ``window=2.0, stride=1.0, compound=True``) say how windows are cut and scored. ``detector`` replaces
-    the default Haar face detector (any :class:`peclip.data.faces.FaceDetector`); ``face_options`` (a
-    :class:`peclip.data.prepare.PrepareOptions`) changes the tracker settings, which default to those of
-    ``peclip prepare`` (its ``size`` is ignored: crops are cut at the model's input size); ``overlay``
+    the default Haar face detector (any :class:`peclip.faces.FaceDetector`); ``face_options`` (a
+    :class:`peclip.faces.FaceOptions`, or ``prepare``'s options) changes the tracker settings, which
+    default to those of ``peclip prepare`` (crops are cut at the model's input size); ``overlay``
     writes an MP4 with the face box and the emotion drawn on every frame; ``progress`` shows a progress
     bar over frames.
     """
-    from peclip.predict.source import FaceFrameSource
-
     if options is not None and option_kwargs:
         raise ValueError(f"give either options or keyword settings, not both (got {sorted(option_kwargs)})")
     options = options or PredictOptions(**option_kwargs)
     if options.compound:
         check_compound_support(model.class_names)
     model.eval()
+    if model.random_weights:
+        log.warning("%s has random weights: %s", model.config.name, RANDOM_WEIGHTS_NOTE)
     start = time.perf_counter()
     source = FaceFrameSource(path, model.preprocess.size, detect_faces=options.detect_faces, detector=detector,
                              face_options=face_options, progress=progress)
@@ -151,7 +150,8 @@ def _assemble(model: PEClip, source, entries: list[_Scored], options: PredictOpt
         frame_boxes=source.frame_boxes,
         compound_names=compound_names() if options.compound else [],
         compound=compound,
-        settings={"model": model.config.name, "pretrained": model.pretrained, "num_frames": model.preprocess.num_frames,
+        settings={"model": model.config.name, "pretrained": model.pretrained, "checkpoint": model.checkpoint,
+                  "random_weights": model.random_weights, "num_frames": model.preprocess.num_frames,
                   "input_size": model.preprocess.size, "class_texts": list(model.class_texts),
                   "text_templates": list(model.config.text_templates), **options.to_dict()},
         elapsed=elapsed,

@@ -2,10 +2,10 @@
 
 Two paths, chosen from the model's structure:
 
-- **Temporal models** (TDA on, SPEC.md 2.4): a frame's features depend on the other frames of its
+- **Temporal models** (TDA on, docs/spec.md 2.4): a frame's features depend on the other frames of its
   clip, so each window is one ``(T, 3, S, S)`` clip and ``B`` windows run as one ``model(video)`` call.
 - **Frame-independent models** (TDA off: plain CLIP zero-shot, or PE-CLIP without the TDA): the video
-  embedding is the normalised mean of per-frame embeddings (SPEC.md 2.8), so a frame shared by
+  embedding is the normalised mean of per-frame embeddings (docs/spec.md 2.8), so a frame shared by
   overlapping windows is encoded once and its embedding reused. With the default 2 s windows at a
   1 s stride, TSN's segment centres of neighbouring windows fall on the same frames, which halves the
   vision work. The logits are then ``logit_scale * normalize(mean_t f_t) @ classes.T``, exactly what

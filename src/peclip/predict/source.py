@@ -1,8 +1,8 @@
 """Frames with their face crops, from the data layer's decoder and face tracker; and the overlay pass.
 
 :class:`FaceFrameSource` decodes a video once (:func:`peclip.data.video.open_video`; a still image is a
-one-frame clip, a frame folder a clip at 25 fps) and runs :class:`peclip.data.faces.FaceTracker` on
-every frame with the settings of ``peclip prepare`` (:class:`peclip.data.prepare.PrepareOptions`), so a
+one-frame clip, a frame folder a clip at 25 fps) and runs :class:`peclip.faces.FaceTracker` on
+every frame with the settings of ``peclip prepare`` (:class:`peclip.faces.FaceOptions`), so a
 model sees the same crops at prediction as at training. As in ``prepare``, a box the tracker merely
 held through a miss counts as a face only if the face comes back; frames held until the track was
 dropped are frames without a face. Each new confirmed track gets the next track id (0, 1, ...).
@@ -19,6 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from peclip.data.video import clip_kind, open_video
+from peclip.faces.crop import crop_face
+from peclip.faces.options import FaceOptions
+from peclip.faces.tracking import tracker_for
+from peclip.predict.overlay import OverlayWriter, draw_frame
 from peclip.predict.windows import TimedFrame, own_spans
 
 log = logging.getLogger(__name__)
@@ -35,9 +40,6 @@ class FaceFrameSource:
 
     def __init__(self, path: str | os.PathLike, size: int, detect_faces: bool = True, detector=None,
                  face_options=None, progress: bool = False):
-        from peclip.data.prepare import PrepareOptions
-        from peclip.data.video import clip_kind, open_video
-
         self.path = Path(path)
         self.kind = clip_kind(self.path)  # FileNotFoundError for a missing path
         if self.path.is_file() and self.path.stat().st_size == 0:
@@ -45,7 +47,7 @@ class FaceFrameSource:
         self.size = size
         self.detect_faces = detect_faces
         self.detector = detector
-        self.face_options = face_options or PrepareOptions()
+        self.face_options = face_options or FaceOptions()
         self.progress = progress
         self._video = open_video(self.path)  # VideoReadError for an unreadable file
         self.fps: float | None = None if self.kind == "image" else self._video.fps
@@ -64,7 +66,7 @@ class FaceFrameSource:
     def _tracker(self):
         # A still image cannot show a face in several consecutive frames: its one detection confirms it.
         confirm = {"confirm": 1} if self.kind == "image" else {}
-        return self.face_options.face_tracker(self.fps or 25.0, self.detector, **confirm)
+        return tracker_for(self.face_options, self.fps or 25.0, self.detector, **confirm)
 
     def _emit(self, frame: TimedFrame) -> TimedFrame:
         self.frame_boxes[frame.index] = frame.box
@@ -74,7 +76,6 @@ class FaceFrameSource:
         import cv2
         from tqdm import tqdm
 
-        from peclip.data.faces import crop_face
 
         tracker = self._tracker() if self.detect_faces else None
         track_id, in_track = -1, False
@@ -143,8 +144,6 @@ def write_overlay(result, path: str | os.PathLike, progress: bool = False) -> Pa
     """Decode ``result.source`` again and write every frame with its face box and label (see overlay.py)."""
     from tqdm import tqdm
 
-    from peclip.data.video import open_video
-    from peclip.predict.overlay import OverlayWriter, draw_frame
 
     labels = frame_labels(result)
     writer = None

@@ -55,15 +55,16 @@ def untrained_parts(model: PEClip) -> bool:
 
 
 def zero_shot_model(name: str = "clip-vit-b16", pretrained: str | None = None, texts: str = "au",
-                    templates: str | list[str] | None = None, label_set: str | None = None) -> PEClip:
+                    templates: str | list[str] | None = None, label_set: str | None = None, **overrides) -> PEClip:
     """A model for zero-shot prediction: ``name``'s CLIP with ``pretrained`` weights and class texts ``texts``.
 
     ``texts`` is a text kind (``au``, ``dfer_clip``, ``names``, ``names_context``); ``templates`` a
-    template set name, a list of templates or None; ``label_set`` ``basic7`` (default) or ``mafw11``.
+    template set name, a list of templates or None; ``label_set`` ``basic7`` (default) or ``mafw11``;
+    ``overrides`` are further ModelConfig fields (``--set model.*``).
     """
     if texts not in TEXT_KINDS:
         raise ValueError(f"texts={texts!r} is not a text kind; choose one of {', '.join(TEXT_KINDS)}")
-    overrides: dict = {"text_kind": texts, "text_templates": resolve_templates(templates)}
+    overrides = {"text_kind": texts, "text_templates": resolve_templates(templates), **overrides}
     if label_set is not None:
         overrides["label_set"] = label_set
     model = create_model(name, pretrained=pretrained, **overrides)

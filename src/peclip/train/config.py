@@ -6,57 +6,34 @@ Dotted overrides (``train.lr_adapters=1e-4``) are merged on top, then every sect
 an unknown key is an error that lists the valid ones. The resolved recipe (``to_dict``) is what a
 run folder keeps as ``config.yaml``; :func:`load_recipe` on that file gives the same recipe back.
 
-Defaults are SPEC.md 3.1's (the official ``FERPAmainmxp.py``), with 30 epochs (SPEC.md 10 A4).
+Defaults are docs/spec.md 3.1's (the official ``FERPAmainmxp.py``), with 30 epochs (docs/spec.md 10 A4).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from peclip.config import merge_overrides
+from peclip.config import PRECISIONS, ModelConfig, RuntimeOptions, merge_overrides
+from peclip.data.config import DataConfig
+from peclip.data.synthetic import MotionSpec
+from peclip.factory import resolve_config
 from peclip.train.schedule import ScheduleConfig
+from peclip.validation import check_choice, check_number, check_positive_int, from_dict
+
+log = logging.getLogger(__name__)
 
 SELECTIONS = ("last", "val", "test")
 SELECT_METRICS = ("war", "uar")
-PRECISIONS = ("auto", "bf16", "fp32")
 SECTIONS = ("base", "model", "data", "train", "run", "synthetic")
-
-
-def _positive_int(owner: str, name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{owner}.{name}={value!r} must be a positive integer")
-
-
-def _number(owner: str, name: str, value: Any, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise ValueError(f"{owner}.{name}={value!r} must be a number >= {minimum:g}")
-    return float(value)
-
-
-def _choice(owner: str, name: str, value: Any, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ValueError(f"{owner}.{name}={value!r} is not valid; choose one of: {', '.join(valid)}")
-
-
-def _from_dict(cls, data: Any, owner: str):
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValueError(f"recipe section {owner!r} must be a mapping, got {type(data).__name__}: {data!r}")
-    valid = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - valid)
-    if unknown:
-        raise ValueError(f"unknown {owner} keys: {', '.join(unknown)}; valid keys: {', '.join(sorted(valid))}")
-    return cls(**data)
 
 
 @dataclass
@@ -65,12 +42,14 @@ class ModelSection:
 
     ``overrides`` are ModelConfig fields, nested or dotted (``{"temporal.per_video": False}``).
     ``pretrained``: an open_clip tag (``openai``), a local weights file, or ``none`` for random CLIP
-    weights (tests, synthetic data).
+    weights (tests, synthetic data). ``runtime``: :class:`~peclip.config.RuntimeOptions` (e.g.
+    ``model.runtime.grad_checkpointing: true``), recorded with every checkpoint of the run.
     """
 
     name: str = "peclip-vit-b16"
     pretrained: str | None = "openai"
     overrides: dict = field(default_factory=dict)
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -79,17 +58,17 @@ class ModelSection:
             self.pretrained = None
         if not isinstance(self.overrides, dict):
             raise ValueError(f"model.overrides={self.overrides!r} must be a mapping of ModelConfig fields")
+        if isinstance(self.runtime, dict):
+            self.runtime = RuntimeOptions.from_dict(self.runtime)
 
-    def resolve(self):
+    def resolve(self) -> ModelConfig:
         """The validated :class:`~peclip.config.ModelConfig` (no weights are built)."""
-        from peclip.factory import resolve_config
-
         return resolve_config(self.name, **self.overrides)
 
 
 @dataclass
 class TrainConfig:
-    """Optimisation, precision, model selection (SPEC.md 3.1; AFEW 3.2).
+    """Optimisation, precision, model selection (docs/spec.md 3.1; AFEW 3.2).
 
     ``batch_size`` is the number of clips per optimizer step over all processes; each process loads
     ``batch_size / (world_size * grad_accum)`` clips per forward pass.
@@ -106,12 +85,11 @@ class TrainConfig:
     eps: float = 1e-8
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
-    grad_checkpointing: bool = False
     compile: bool = False
     clip_grad_norm: float | None = None
     seed: int = 42
     init_from: str | None = None  # a checkpoint or run folder whose trainable weights start the run (AFEW)
-    selection: str = "last"  # last | val | test (the official protocol, SPEC.md 10 A6)
+    selection: str = "last"  # last | val | test (the official protocol, docs/spec.md 10 A6)
     select_metric: str = "war"  # the official code keeps the epoch of best top-1 accuracy (WAR)
     val_fraction: float = 0.1  # share of each class carved from train when selection == "val"
     eval_every: int = 1
@@ -121,28 +99,28 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "grad_accum", "eval_every"):
-            _positive_int("train", name, getattr(self, name))
+            check_positive_int("train", name, getattr(self, name))
         for name in ("eval_batch_size", "max_steps_per_epoch"):
             if getattr(self, name) is not None:
-                _positive_int("train", name, getattr(self, name))
+                check_positive_int("train", name, getattr(self, name))
         if self.batch_size % self.grad_accum:
             raise ValueError(f"train.batch_size={self.batch_size} is not divisible by train.grad_accum="
                              f"{self.grad_accum}; the batch is split into grad_accum equal micro-batches")
-        self.lr_adapters = _number("train", "lr_adapters", self.lr_adapters)
-        self.lr_prompts = _number("train", "lr_prompts", self.lr_prompts)
-        self.weight_decay = _number("train", "weight_decay", self.weight_decay)
-        self.eps = _number("train", "eps", self.eps)
+        self.lr_adapters = check_number("train", "lr_adapters", self.lr_adapters)
+        self.lr_prompts = check_number("train", "lr_prompts", self.lr_prompts)
+        self.weight_decay = check_number("train", "weight_decay", self.weight_decay)
+        self.eps = check_number("train", "eps", self.eps)
         if (not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2
                 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas)):
             raise ValueError(f"train.betas={self.betas!r} must be two numbers in [0, 1), e.g. [0.9, 0.999]")
         self.betas = [float(b) for b in self.betas]
         if isinstance(self.schedule, dict):
-            self.schedule = _from_dict(ScheduleConfig, self.schedule, "train.schedule")
-        _choice("train", "precision", self.precision, PRECISIONS)
-        _choice("train", "selection", self.selection, SELECTIONS)
-        _choice("train", "select_metric", self.select_metric, SELECT_METRICS)
+            self.schedule = from_dict(ScheduleConfig, self.schedule, "train.schedule")
+        check_choice("train", "precision", self.precision, PRECISIONS)
+        check_choice("train", "selection", self.selection, SELECTIONS)
+        check_choice("train", "select_metric", self.select_metric, SELECT_METRICS)
         if self.clip_grad_norm is not None:
-            self.clip_grad_norm = _number("train", "clip_grad_norm", self.clip_grad_norm)
+            self.clip_grad_norm = check_number("train", "clip_grad_norm", self.clip_grad_norm)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ValueError(f"train.seed={self.seed!r} must be an integer")
         if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):
@@ -166,7 +144,7 @@ class RunSection:
 
 @dataclass
 class SyntheticSection:
-    """Generate the moving-square task (:mod:`peclip.synthetic`) into the run folder and train on it."""
+    """Generate the moving-square task (:mod:`peclip.data.synthetic`) into the run folder and train on it."""
 
     num_classes: int = 2
     num_frames: int = 8
@@ -178,12 +156,10 @@ class SyntheticSection:
 
     def __post_init__(self) -> None:
         for name in ("num_train", "num_test"):
-            _positive_int("synthetic", name, getattr(self, name))
+            check_positive_int("synthetic", name, getattr(self, name))
         self.spec()  # validates the rest
 
-    def spec(self):
-        from peclip.synthetic import MotionSpec
-
+    def spec(self) -> MotionSpec:
         return MotionSpec(self.num_classes, self.num_frames, self.size, colours=self.colours)
 
 
@@ -193,7 +169,7 @@ class Recipe:
 
     name: str
     model: ModelSection
-    data: Any
+    data: DataConfig
     train: TrainConfig
     run: RunSection
     synthetic: SyntheticSection | None = None
@@ -282,25 +258,37 @@ def _read(name_or_path: str, seen: tuple[str, ...]) -> tuple[str, dict]:
 
 
 def recipe_from_dict(raw: dict, name: str = "custom") -> Recipe:
-    """Validate a raw recipe dict into a :class:`Recipe`."""
-    from peclip.data.config import DataConfig
-
-    raw = copy.deepcopy(raw)
+    """Validate a raw recipe dict into a :class:`Recipe` (keys that moved are migrated first)."""
+    raw = _migrate(copy.deepcopy(raw))
     name = raw.pop("name", name)
     unknown = sorted(set(raw) - set(SECTIONS[1:]))
     if unknown:
         raise ValueError(f"unknown recipe sections: {', '.join(unknown)}; valid sections: {', '.join(SECTIONS[1:])}")
-    model = _from_dict(ModelSection, raw.get("model"), "model")
+    model = from_dict(ModelSection, raw.get("model"), "model")
     model.resolve()  # unknown or bad model overrides fail here, before anything is built
     data_raw = raw.get("data") or {}
     if not isinstance(data_raw, dict):
         raise ValueError(f"recipe section 'data' must be a mapping, got {data_raw!r}")
     data = DataConfig.from_dict(data_raw)
-    train = _from_dict(TrainConfig, raw.get("train"), "train")
-    run = _from_dict(RunSection, raw.get("run"), "run")
+    train = from_dict(TrainConfig, raw.get("train"), "train")
+    run = from_dict(RunSection, raw.get("run"), "run")
     synthetic = raw.get("synthetic")
-    synthetic = _from_dict(SyntheticSection, synthetic, "synthetic") if synthetic is not None else None
+    synthetic = from_dict(SyntheticSection, synthetic, "synthetic") if synthetic is not None else None
     return Recipe(name, model, data, train, run, synthetic)
+
+
+def _migrate(raw: dict) -> dict:
+    """Recipes and run folders written before a setting moved to its one home still load."""
+    train = raw.get("train")
+    if isinstance(train, dict) and "grad_checkpointing" in train:
+        value = train.pop("grad_checkpointing")
+        model = raw.setdefault("model", {}) or {}
+        raw["model"] = model
+        runtime = model.setdefault("runtime", {}) or {}
+        model["runtime"] = runtime
+        runtime.setdefault("grad_checkpointing", value)
+        log.warning("train.grad_checkpointing has moved to model.runtime.grad_checkpointing; read as that")
+    return raw
 
 
 def load_recipe(name_or_path: str | os.PathLike, overrides: dict | None = None) -> Recipe:

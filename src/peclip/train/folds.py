@@ -1,4 +1,4 @@
-"""Cross-validation: train every fold in sequence, resumably, and summarise (SPEC.md 4.1, 4.3, 10 A3).
+"""Cross-validation: train every fold in sequence, resumably, and summarise (docs/spec.md 4.1, 4.3, 10 A3).
 
 ``runs/<name>/`` holds ``folds.yaml`` (the recipe and the folds), one run folder per fold
 (``fold1/``, ...), and ``summary.csv`` / ``summary.md``: per-fold UAR/WAR and their mean +- standard
@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from peclip.train import distributed
+from peclip import distributed
+from peclip.data.specs import get_dataset_spec
+from peclip.evaluation.report import SELECTION_TEXT
 from peclip.train.config import Recipe, load_recipe, recipe_from_dict
-from peclip.train.evaluate import SELECTION_TEXT
 from peclip.train.run import RunFolder
+from peclip.train.trainer import train
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,6 @@ FOLDS_YAML = "folds.yaml"
 
 def parse_folds(text: str, recipe: Recipe) -> list[int]:
     """``all`` (the dataset's folds) or a comma list such as ``1,3``."""
-    from peclip.data.specs import get_dataset_spec
-
     known = () if recipe.data.dataset == "custom" else get_dataset_spec(recipe.data.dataset).folds
     if text == "all":
         if not known:
@@ -65,8 +65,6 @@ class FoldsResult:
 def train_folds(recipe: Recipe, folds: list[int], run_dir: str | os.PathLike, resume: bool = False,
                 dist_info: distributed.DistInfo | None = None) -> FoldsResult:
     """Train ``recipe`` on each fold in turn into ``run_dir/fold<k>``; finished folds are skipped on resume."""
-    from peclip.train.trainer import train
-
     info = dist_info or distributed.setup(recipe.train.device)
     run_dir = Path(run_dir)
     marker = run_dir / FOLDS_YAML

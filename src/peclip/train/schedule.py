@@ -1,8 +1,8 @@
-"""Per-epoch learning-rate schedules as pure functions of the epoch (SPEC.md 3.1, 3.2).
+"""Per-epoch learning-rate schedules as pure functions of the epoch (docs/spec.md 3.1, 3.2).
 
 The official scripts step their scheduler once per epoch, *after* training and evaluation. We
 compute the learning rate each epoch runs at directly from the epoch number, so a resumed run needs
-no scheduler state beyond the epoch and any epoch's rate can be checked against SPEC.md's table.
+no scheduler state beyond the epoch and any epoch's rate can be checked against docs/spec.md's table.
 
 ``cosine`` reproduces ``timm.scheduler.CosineLRScheduler(t_initial, warmup_t, warmup_lr_init,
 lr_min=0, warmup_prefix=False, cycle_limit=1)`` as ``FERPAmainmxp.py`` drives it: construction sets
@@ -23,7 +23,7 @@ SCHEDULES = ("cosine", "step", "constant")
 
 @dataclass
 class ScheduleConfig:
-    """Which schedule, and its parameters (defaults: SPEC.md 3.1)."""
+    """Which schedule, and its parameters (defaults: docs/spec.md 3.1)."""
 
     name: str = "cosine"
     t_initial: int = 30  # cosine horizon in epochs (hard-coded 30 in the official script)

@@ -1,4 +1,4 @@
-"""``train(recipe)``: one training run from a recipe, into a run folder, resumable (SPEC.md 3, 4.3).
+"""``train(recipe)``: one training run from a recipe, into a run folder, resumable (docs/spec.md 3, 4.3).
 
 Per epoch: set the learning rates (:mod:`peclip.train.schedule`), train one epoch, evaluate on the
 selection split, write metrics and the ``last`` checkpoint (and ``best`` when model selection picks
@@ -7,13 +7,14 @@ this epoch). At the end the selected model is evaluated on the test split and ``
 
 - ``last`` (default, honest): the model after the last epoch;
 - ``val``: the best epoch on a validation split carved from the training split (stratified, seeded);
-- ``test``: the best epoch on the test split, the official code's protocol (SPEC.md 3.1, 10 A6),
+- ``test``: the best epoch on the test split, the official code's protocol (docs/spec.md 3.1, 10 A6),
   comparable with published numbers but optimistic. The last epoch is always reported beside it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import random
 import time
@@ -23,12 +24,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
+from torch.utils.data.distributed import DistributedSampler
 
-from peclip.engine import NonFiniteLossError, evaluate, resolve_precision, train_one_epoch
-from peclip.train import distributed
+from peclip import distributed
+from peclip.checkpoint import load_trainable_state
+from peclip.data.config import DataConfig
+from peclip.data.dataset import ClipDataset, build_dataloader, load_dataset_items, set_loader_epoch
+from peclip.data.specs import DATASETS
+from peclip.data.synthetic import write_motion_dataset
+from peclip.evaluation.evaluate import check_compatible, check_labels
+from peclip.evaluation.loop import EvalOutput, evaluate
+from peclip.evaluation.report import describe, write_report
+from peclip.factory import create_model
+from peclip.layout import WEIGHTS_FILE, checkpoint_dir, resolve_checkpoint
+from peclip.precision import resolve_precision
+from peclip.train.checkpoints import read_training_state, write_checkpoint
 from peclip.train.config import Recipe, dump_recipe
-from peclip.train.evaluate import check_compatible, check_labels, describe, write_report
-from peclip.train.run import RunFolder, read_training_state, rng_state, set_rng_state, write_checkpoint
+from peclip.train.engine import NonFiniteLossError, train_one_epoch
+from peclip.train.rng import rng_state, set_rng_state
+from peclip.train.run import RunFolder
 from peclip.train.schedule import set_epoch_lr
 
 log = logging.getLogger(__name__)
@@ -75,33 +90,31 @@ def stratified_split(items: list, fraction: float, seed: int) -> tuple[list, lis
 
 
 def build_model(recipe: Recipe):
-    """The model of ``recipe.model``, with trainable weights from ``train.init_from`` when set (AFEW, SPEC.md 3.2)."""
-    import peclip
-    from peclip.checkpoint import load_trainable_state
-    from peclip.train.run import resolve_checkpoint
-
+    """The model of ``recipe.model`` with its runtime options, and trainable weights from
+    ``train.init_from`` when set (AFEW, docs/spec.md 3.2)."""
     section = recipe.model
     # Seeded construction: a backbone without pretrained weights is then the same random CLIP in every
-    # process and again at evaluation time (its checkpoint records init_seed; see run.load_model).
+    # process and again at evaluation time (its checkpoint records init_seed; see peclip.load).
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.train.seed)
-        model = peclip.create_model(section.name, pretrained=section.pretrained, **section.overrides)
+        model = create_model(section.name, pretrained=section.pretrained, **section.overrides)
+    model.runtime = section.runtime
     if recipe.train.init_from:
-        from safetensors.torch import load_file
-
         source = resolve_checkpoint(recipe.train.init_from)
-        load_trainable_state(model, load_file(str(source / peclip.checkpoint.WEIGHTS_FILE)), str(source))
+        _load_trainable(model, source)
         log.info("trainable weights initialised from %s", source)
     return model
 
 
-def resolve_data_config(recipe: Recipe, run: RunFolder, info: distributed.DistInfo):
+def _load_trainable(model, checkpoint: Path) -> None:
+    load_trainable_state(model, load_file(str(checkpoint / WEIGHTS_FILE)), str(checkpoint))
+
+
+def resolve_data_config(recipe: Recipe, run: RunFolder, info: distributed.DistInfo) -> DataConfig:
     """The data config, with the synthetic dataset generated into the run folder when the recipe asks for one."""
     cfg = recipe.data
     if recipe.synthetic is None:
         return cfg
-    from peclip.synthetic import write_motion_dataset
-
     root = run.path / "synthetic"
     if info.is_main and not (root / "test.txt").is_file():
         s = recipe.synthetic
@@ -121,8 +134,6 @@ def _per_rank_batch(t, info: distributed.DistInfo) -> int:
 
 def read_items(recipe: Recipe, cfg, info: distributed.DistInfo) -> tuple[list, list | None, list]:
     """``(train, val, test)`` items, scanned on rank 0 and sent to every rank (val only for selection val)."""
-    from peclip.data.dataset import load_dataset_items
-
     t = recipe.train
 
     def read():
@@ -137,10 +148,6 @@ def read_items(recipe: Recipe, cfg, info: distributed.DistInfo) -> tuple[list, l
 
 
 def _loaders(recipe: Recipe, cfg, items, model, info: distributed.DistInfo):
-    from torch.utils.data.distributed import DistributedSampler
-
-    from peclip.data.dataset import ClipDataset, build_dataloader
-
     t = recipe.train
     per_rank = _per_rank_batch(t, info)
     train_items, val_items, test_items = items
@@ -187,10 +194,8 @@ class _Logs:
         self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger("peclip").addHandler(self.handler)
         if tensorboard:
-            import importlib.util
-
             if importlib.util.find_spec("tensorboard") is not None:
-                from torch.utils.tensorboard import SummaryWriter
+                from torch.utils.tensorboard import SummaryWriter  # optional dependency: imported only when present
 
                 self.writer = SummaryWriter(str(run.path / "tensorboard"))
             else:
@@ -236,6 +241,7 @@ def _train(recipe: Recipe, run_dir, resume: bool, info: distributed.DistInfo) ->
     _per_rank_batch(recipe.train, info)
     # The data is read and checked before the run folder is created: a bad path or dataset fails fast
     # and leaves no half-made run behind.
+    recipe.data.check_against(recipe.model.resolve().num_frames)
     cfg = resolve_data_config(recipe, run, info)
     items = read_items(recipe, cfg, info)
     if not resume:
@@ -248,26 +254,52 @@ def _train(recipe: Recipe, run_dir, resume: bool, info: distributed.DistInfo) ->
         logs.close()
 
 
+@dataclass
+class _Fit:
+    """What every epoch of a run needs: the model and its wrapper, optimizer, loaders, selection state."""
+
+    model: torch.nn.Module
+    net: torch.nn.Module  # model, or its DDP / torch.compile wrapper
+    optimizer: torch.optim.Optimizer
+    precision: str
+    train_loader: object
+    select_loader: object
+    select_split: str
+    test_loader: object
+    test_paths: list
+    mix_cfg: DataConfig | None
+    start_epoch: int = 0
+    best: dict | None = None
+
+
 def _fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.DistInfo, logs: _Logs, cfg,
          items) -> TrainResult:
-    from peclip.data.dataset import set_loader_epoch
+    t = recipe.train
+    fit = _setup_fit(recipe, run, resume, info, cfg, items)
+    history_eval = None
+    for epoch in range(fit.start_epoch, t.epochs):
+        history_eval = _run_epoch(recipe, run, info, logs, fit, epoch)
+    return _finish(recipe, run, fit.model, info, fit.precision, fit.test_loader, fit.test_paths, fit.best,
+                   history_eval if fit.select_split == "test" else None)
 
+
+def _setup_fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.DistInfo, cfg, items) -> _Fit:
     t = recipe.train
     device = info.device
     precision = resolve_precision(t.precision, device)
     seed_everything(t.seed)
     log.info("run %s: recipe %s, %d process(es) on %s, precision %s, selection %s", run.path, recipe.name,
              info.world_size, device, precision, t.selection)
-    if recipe.data.dataset == "afew" and not t.init_from:
-        log.warning("the AFEW recipe fine-tunes a DFEW model (SPEC.md 3.2); set train.init_from=RUN_OR_CHECKPOINT")
+    spec = DATASETS.get(recipe.data.dataset)
+    if spec is not None and spec.fine_tune_from and not t.init_from:
+        log.warning("the %s recipe fine-tunes %s (docs/spec.md 3.2); set train.init_from=RUN_OR_CHECKPOINT",
+                    spec.name, spec.fine_tune_from)
     model = build_model(recipe)
-    check_compatible(model, cfg)
+    cfg = check_compatible(model, cfg)
     train_loader, val_loader, test_loader, test_paths = _loaders(recipe, cfg, items, model, info)
     model.to(device)
-    model.grad_checkpointing = t.grad_checkpointing
     optimizer = _optimizer(model, t)
-
-    start_epoch, best, history_eval = 0, None, None
+    start_epoch, best = 0, None
     if resume:
         last = run.last_checkpoint()
         if last is not None:
@@ -275,70 +307,70 @@ def _fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.DistInf
             log.info("resuming %s after epoch %d (from %s)", run.path, start_epoch - 1, last)
         else:
             log.info("resuming %s: no checkpoint yet, starting at epoch 0", run.path)
-
     net = model
     if info.enabled:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     if t.compile:
         net = torch.compile(net)
-    mix_cfg = cfg if (cfg.mix_prob_mixup + cfg.mix_prob_fmix) > 0 else None
-    select_loader = {"val": val_loader}.get(t.selection, test_loader)
-    select_split = "val" if t.selection == "val" else "test"
-    num_classes = model.config.num_classes
+    return _Fit(model, net, optimizer, precision, train_loader,
+                select_loader={"val": val_loader}.get(t.selection, test_loader),
+                select_split="val" if t.selection == "val" else "test", test_loader=test_loader,
+                test_paths=test_paths, mix_cfg=cfg if (cfg.mix_prob_mixup + cfg.mix_prob_fmix) > 0 else None,
+                start_epoch=start_epoch, best=best)
 
-    for epoch in range(start_epoch, t.epochs):
-        lrs = set_epoch_lr(optimizer, epoch, t.schedule)
-        set_loader_epoch(train_loader, epoch)
-        try:
-            stats = train_one_epoch(net, train_loader, optimizer, epoch=epoch, device=device, precision=precision,
-                                    mix_cfg=mix_cfg, seed=t.seed, grad_accum=t.grad_accum,
-                                    clip_grad_norm=t.clip_grad_norm, max_steps=t.max_steps_per_epoch,
-                                    dist_info=info, progress=t.progress)
-        except NonFiniteLossError as err:
-            log.error("%s", err)
-            raise
-        row = {"epoch": epoch, **{f"lr_{g['name']}": lr for g, lr in zip(optimizer.param_groups, lrs, strict=True)},
-               "train_loss": stats.loss, "train_acc": stats.accuracy, "clips_per_s": stats.clips_per_second,
-               "train_seconds": stats.seconds}
-        evaluated = (epoch + 1) % t.eval_every == 0 or epoch == t.epochs - 1
-        history_eval = None
-        if evaluated:
-            history_eval = evaluate(model, select_loader, device=device, precision=precision, num_classes=num_classes,
-                                    dist_info=info, progress=t.progress, desc=f"eval {select_split}")
-            m = history_eval.metrics()
-            row.update({"eval_split": select_split, "eval_loss": m["loss"], "eval_uar": m["uar"], "eval_war": m["war"]})
-            if t.selection != "last":
-                value = m[t.select_metric]
-                if best is None or value > best["value"]:
-                    best = {"epoch": epoch, "value": value, "metric": t.select_metric, "split": select_split}
-                    if info.is_main:
-                        write_checkpoint(run.best, model, {"epoch": epoch, "selection": t.selection,
-                                                           "selected_on": select_split, "metrics": m,
-                                                           "init_seed": t.seed})
-        if info.is_main:
-            state = {"epoch": epoch, "optimizer": optimizer.state_dict(), "best": best, "rng": rng_state(),
-                     "world_size": info.world_size}
-            write_checkpoint(run.last, model, {"epoch": epoch, "selection": "last", "init_seed": t.seed}, state)
-            run.append_metrics(row)
-            logs.scalars(row, epoch)
-        distributed.barrier(info)
-        summary = (f"epoch {epoch}/{t.epochs - 1}: train loss {stats.loss:.4f} acc {stats.accuracy:.2f}% "
-                   f"({stats.clips_per_second:.1f} clips/s, {stats.seconds:.0f} s)")
-        if evaluated:
-            summary += f"; {select_split} UAR {row['eval_uar']:.2f} WAR {row['eval_war']:.2f}"
-        log.info("%s", summary)
 
-    return _finish(recipe, run, model, info, precision, test_loader, test_paths, best,
-                   history_eval if select_split == "test" else None)
+def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs: _Logs, fit: _Fit,
+               epoch: int) -> EvalOutput | None:
+    """Train one epoch, evaluate when due, write checkpoints and metrics; the evaluation (or None)."""
+    t, model, optimizer = recipe.train, fit.model, fit.optimizer
+    lrs = set_epoch_lr(optimizer, epoch, t.schedule)
+    set_loader_epoch(fit.train_loader, epoch)
+    try:
+        stats = train_one_epoch(fit.net, fit.train_loader, optimizer, epoch=epoch, device=info.device,
+                                precision=fit.precision, mix_cfg=fit.mix_cfg, seed=t.seed, grad_accum=t.grad_accum,
+                                clip_grad_norm=t.clip_grad_norm, max_steps=t.max_steps_per_epoch,
+                                dist_info=info, progress=t.progress)
+    except NonFiniteLossError as err:
+        log.error("%s", err)
+        raise
+    row = {"epoch": epoch, **{f"lr_{g['name']}": lr for g, lr in zip(optimizer.param_groups, lrs, strict=True)},
+           "train_loss": stats.loss, "train_acc": stats.accuracy, "clips_per_s": stats.clips_per_second,
+           "train_seconds": stats.seconds}
+    evaluated = (epoch + 1) % t.eval_every == 0 or epoch == t.epochs - 1
+    output = None
+    if evaluated:
+        output = evaluate(model, fit.select_loader, device=info.device, precision=fit.precision,
+                          num_classes=model.config.num_classes, dist_info=info, progress=t.progress,
+                          desc=f"eval {fit.select_split}")
+        m = output.metrics()
+        row.update({"eval_split": fit.select_split, "eval_loss": m["loss"], "eval_uar": m["uar"],
+                    "eval_war": m["war"]})
+        if t.selection != "last":
+            value = m[t.select_metric]
+            if fit.best is None or value > fit.best["value"]:
+                fit.best = {"epoch": epoch, "value": value, "metric": t.select_metric, "split": fit.select_split}
+                if info.is_main:
+                    write_checkpoint(run.best, model, {"epoch": epoch, "selection": t.selection,
+                                                       "selected_on": fit.select_split, "metrics": m,
+                                                       "init_seed": t.seed})
+    if info.is_main:
+        state = {"epoch": epoch, "optimizer": optimizer.state_dict(), "best": fit.best, "rng": rng_state(),
+                 "world_size": info.world_size}
+        write_checkpoint(run.last, model, {"epoch": epoch, "selection": "last", "init_seed": t.seed}, state)
+        run.append_metrics(row)
+        logs.scalars(row, epoch)
+    distributed.barrier(info)
+    summary = (f"epoch {epoch}/{t.epochs - 1}: train loss {stats.loss:.4f} acc {stats.accuracy:.2f}% "
+               f"({stats.clips_per_second:.1f} clips/s, {stats.seconds:.0f} s)")
+    if evaluated:
+        summary += f"; {fit.select_split} UAR {row['eval_uar']:.2f} WAR {row['eval_war']:.2f}"
+    log.info("%s", summary)
+    return output
 
 
 def _restore(model, optimizer, last: Path, device) -> tuple[int, dict | None]:
-    from safetensors.torch import load_file
-
-    from peclip.checkpoint import WEIGHTS_FILE, load_trainable_state
-
-    load_trainable_state(model, load_file(str(last / WEIGHTS_FILE)), str(last))
+    _load_trainable(model, last)
     state = read_training_state(last)
     optimizer.load_state_dict(state["optimizer"])
     for group_state in optimizer.state.values():
@@ -362,15 +394,10 @@ def _finish(recipe: Recipe, run: RunFolder, model, info, precision, test_loader,
     if t.selection != "last":
         if best is None:
             raise RuntimeError(f"selection {t.selection!r} found no evaluated epoch; check train.eval_every")
-        from safetensors.torch import load_file
-
-        from peclip.checkpoint import WEIGHTS_FILE, load_trainable_state
-        from peclip.train.run import checkpoint_dir
-
         best_dir = checkpoint_dir(run.best)
         if best_dir is None:
             raise FileNotFoundError(f"the best checkpoint {run.best} is missing; the run folder is incomplete")
-        load_trainable_state(model, load_file(str(best_dir / WEIGHTS_FILE)), str(best_dir))
+        _load_trainable(model, best_dir)
         selected_output = evaluate(model, test_loader, device=device, precision=precision, num_classes=num_classes,
                                    dist_info=info, progress=t.progress, desc="eval test (selected)")
         selected = {"epoch": best["epoch"], **selected_output.metrics()}

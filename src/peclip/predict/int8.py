@@ -1,99 +1,26 @@
-"""Speed and memory tools: the official code's reference mode, int8 CPU inference, FLOP counts.
+"""int8 CPU inference: a dynamically quantised copy of the vision tower, and its agreement with fp32.
 
-* :func:`configure_reference` / :func:`reference_model`: the model as the official PE-CLIP code runs it
-  (fp32, the TDA's GRU over the flattened batch*frames axis (SPEC.md 2.4, 10 A1), class texts
-  recomputed on every forward, the full last vision block), used as the baseline of every benchmark;
-  :func:`math_attention` adds the unfused attention kernel.
-* :func:`quantize_int8`: an int8 dynamically quantised copy of the vision tower for CPU inference,
-  and :func:`int8_agreement` to report how far its predictions are from the fp32 model's.
-* :func:`flops`: FLOPs per clip counted with torch's ``FlopCounterMode`` on a weightless (meta) twin
-  of the model, so counting costs no compute (SPEC.md 6.3 estimates ~297 GMACs per 16-frame clip).
+* :func:`quantize_int8`: an int8 dynamically quantised copy of the vision tower for CPU inference
+  (``peclip predict --int8``);
+* :func:`int8_agreement`: how far its predictions are from the fp32 model's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils.flop_counter import FlopCounterMode
 
-from peclip.factory import create_model, resolve_config
 from peclip.model import PEClip
 
 log = logging.getLogger(__name__)
 
-# ----------------------------------------------------------------------------------------- modes
-
-
-def configure_reference(model: PEClip) -> PEClip:
-    """Switch ``model`` (in place) to the official code's way of running: every shortcut off.
-
-    Class texts are recomputed on every forward over the whole 77-token context, the last vision
-    block runs for all tokens and no block is checkpointed. The GRU's axis is part of the config
-    (``temporal.per_video``), so a full reference model comes from :func:`reference_model`. Run it in
-    fp32 under :func:`math_attention`.
-    """
-    model.cache_class_texts = False
-    model.trim_text_padding = False
-    model.cls_only_last_block = False
-    model.grad_checkpointing = False
-    return model
-
-
-def configure_default(model: PEClip, grad_checkpointing: bool = False) -> PEClip:
-    """Switch ``model`` (in place) to peclip's defaults: cached, trimmed class texts, class-token-only last block."""
-    model.cache_class_texts = True
-    model.trim_text_padding = True
-    model.cls_only_last_block = True
-    model.grad_checkpointing = grad_checkpointing
-    return model
-
-
-def reference_model(model: PEClip) -> PEClip:
-    """A copy of ``model`` with the same weights that runs as the official code does.
-
-    The copy is rebuilt from ``model``'s config with the GRU over the flattened batch*frames axis
-    (``temporal.per_video=False``, SPEC.md 10 A1), gets all of ``model``'s weights (frozen and
-    trainable) and its class texts, lives on ``model``'s device and is switched by
-    :func:`configure_reference`. With one clip per batch the two GRU axes are the same computation,
-    so both models give the same logits at batch 1.
-    """
-    config = resolve_config(model.config, **{"temporal.per_video": False})
-    device = next(model.parameters()).device
-    ref = create_model(config)
-    ref.set_class_texts(model.class_texts, model.class_names)
-    ref.load_state_dict(model.state_dict(), strict=True)
-    ref.pretrained = model.pretrained
-    ref.to(device).train(model.training)
-    return configure_reference(ref)
-
-
-@contextlib.contextmanager
-def math_attention() -> Iterator[None]:
-    """Run every scaled-dot-product attention through the unfused math kernel (the reference mode)."""
-    with sdpa_kernel(SDPBackend.MATH):
-        yield
-
-
-def autocast(device: torch.device | str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` to ``dtype`` on ``device``; no autocast for ``None`` or ``torch.float32``."""
-    device_type = torch.device(device).type
-    if dtype is None or dtype == torch.float32:
-        return contextlib.nullcontext()
-    if dtype not in (torch.bfloat16, torch.float16):
-        raise ValueError(f"autocast dtype {dtype} is not supported; use torch.bfloat16, torch.float16 or None")
-    return torch.autocast(device_type, dtype=dtype)
-
-
-# ----------------------------------------------------------------------------------------- int8
 
 
 class QuantizableAttention(nn.Module):
@@ -215,68 +142,3 @@ def int8_agreement(model: PEClip, quantized: PEClip, clips: Iterable[torch.Tenso
     diff = (p - q).abs()
     return Agreement(clips=p.shape[0], top1_agreement=float((p.argmax(-1) == q.argmax(-1)).float().mean()),
                      max_prob_diff=float(diff.max()), mean_prob_diff=float(diff.mean()))
-
-
-# ----------------------------------------------------------------------------------------- FLOPs
-
-
-@dataclass(frozen=True)
-class FlopCount:
-    """FLOPs (2 per multiply-add) of one model configuration, counted by torch's ``FlopCounterMode``.
-
-    ``vision_forward`` is per clip (with the vision prompts' coupling layers); ``text_forward`` is one
-    pass of the text tower over all class texts, shared by a batch. The ``*_train`` figures are
-    forward plus backward (input gradients through the frozen tower, weight gradients of the
-    trainable parts only), so one training step at batch B costs ``B * vision_train + text_train``.
-    """
-
-    frames: int
-    vision_forward: int
-    text_forward: int
-    vision_train: int
-    text_train: int
-
-    def train_step(self, batch_size: int) -> int:
-        return batch_size * self.vision_train + self.text_train
-
-
-def count_flops(fn, *args, **kwargs) -> int:
-    """FLOPs of ``fn(*args, **kwargs)`` (including any backward it runs), by ``FlopCounterMode``.
-
-    Attention is counted through the math kernel (the fused kernels do the same arithmetic, but the
-    CPU one is not in torch's FLOP table), and ``nn.MultiheadAttention``'s fused inference path is
-    switched off while counting (it would hide its matrix products from the counter).
-    """
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        with math_attention(), FlopCounterMode(display=False) as counter:
-            fn(*args, **kwargs)
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
-    return int(counter.get_total_flops())
-
-
-def flops(model: PEClip, frames: int | None = None) -> FlopCount:
-    """Count the FLOPs of ``model``'s configuration and switches on a weightless (meta-device) twin.
-
-    The twin has ``model``'s config, class texts and ``cls_only_last_block`` switch; no arithmetic
-    runs, so this takes well under a second even for ViT-L/14.
-    """
-    frames = frames or model.config.num_frames
-    with torch.device("meta"):
-        twin = create_model(model.config)
-    twin.set_class_texts(model.class_texts, model.class_names)
-    twin.to("meta")
-    twin.cls_only_last_block = model.cls_only_last_block
-    twin.trim_text_padding = model.trim_text_padding
-    twin.cache_class_texts = False
-    twin.train()  # the text cache is only consulted in eval; the towers have no dropout
-    size = model.sizes.image_size
-    video = torch.empty(1, frames, 3, size, size, device="meta")  # (1, T, 3, H, W)
-    with torch.no_grad():
-        vision_forward = count_flops(twin.encode_video, video)
-        text_forward = count_flops(twin.encode_classes)
-    vision_train = count_flops(lambda: twin.encode_video(video).sum().backward())
-    text_train = count_flops(lambda: twin.encode_classes().sum().backward())
-    return FlopCount(frames, vision_forward, text_forward, vision_train, text_train)

@@ -1,8 +1,8 @@
-"""The training and evaluation loops as plain functions: device, autocast, mixing, loss, DDP details.
+"""The training loop as a plain function: device, autocast, mixing, loss, DDP details.
 
-The model never moves itself; these functions put batches on ``device`` and run the forward under
+The model never moves itself; this function puts batches on ``device`` and runs the forward under
 autocast (bf16 on CUDA when asked, fp32 otherwise). The loss is cross-entropy with Mixup/FMix chosen
-per batch (SPEC.md 2.8); training accuracy is measured against the un-mixed targets. Every random
+per batch (docs/spec.md 2.8); training accuracy is measured against the un-mixed targets. Every random
 draw of an epoch (mixing) comes from a generator seeded by ``(seed, epoch, rank)``, so an epoch is the
 same whether or not the run was interrupted before it.
 """
@@ -10,8 +10,6 @@ same whether or not the run was interrupted before it.
 from __future__ import annotations
 
 import contextlib
-import logging
-import math
 import time
 from dataclasses import dataclass
 
@@ -21,10 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from peclip.metrics.classification import ClassificationResult, classification_result
-from peclip.train.distributed import DistInfo, all_gather_objects, all_reduce_sum, any_rank
-
-log = logging.getLogger(__name__)
+from peclip.data.mixing import mix_batch, mixed_cross_entropy
+from peclip.distributed import DistInfo, all_reduce_sum, any_rank
+from peclip.precision import autocast
 
 
 class NonFiniteLossError(RuntimeError):
@@ -39,28 +36,6 @@ class NonFiniteLossError(RuntimeError):
             "(--set train.precision=fp32), gradient clipping (--set train.clip_grad_norm=1.0), or check the "
             "data for broken clips (peclip scan)."
         )
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> ``bf16`` on CUDA, ``fp32`` elsewhere; ``bf16`` needs a device that supports it."""
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise RuntimeError(f"precision bf16 is not supported by {torch.cuda.get_device_name(device)}; "
-                           "use train.precision=fp32")
-    return precision
-
-
-def autocast(device: torch.device, precision: str):
-    """The forward-pass context: bf16 autocast or nothing (fp32)."""
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    model = getattr(model, "_orig_mod", model)  # torch.compile
-    return getattr(model, "module", model)  # DistributedDataParallel
 
 
 @dataclass
@@ -88,8 +63,6 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     used). ``mix_cfg`` (a DataConfig) turns on Mixup/FMix; ``None`` trains on plain batches. Under DDP
     gradients are synchronised on the last micro-batch of each step only.
     """
-    from peclip.data.mixing import mix_batch, mixed_cross_entropy
-
     info = dist_info or DistInfo(device=device)
     model.train()
     params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -137,63 +110,3 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     seconds = time.perf_counter() - start
     return EpochStats(loss_sum / count, 100.0 * correct / count, int(count), steps, seconds)
 
-
-@dataclass
-class EvalOutput:
-    """Predictions over a whole split (all processes gathered), in dataset order."""
-
-    indices: np.ndarray  # (N,) dataset index of each row
-    targets: np.ndarray  # (N,)
-    logits: np.ndarray  # (N, C) float32
-    loss: float  # mean cross-entropy
-    result: ClassificationResult
-
-    @property
-    def preds(self) -> np.ndarray:
-        return self.logits.argmax(axis=1)
-
-    def metrics(self) -> dict:
-        return {"loss": self.loss, **self.result.summary()}
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loader, *, device: torch.device, precision: str = "fp32",
-             num_classes: int | None = None, dist_info: DistInfo | None = None,
-             progress: bool = True, desc: str = "eval") -> EvalOutput:
-    """Logits, loss, UAR/WAR over ``loader``'s dataset, gathered from every process (SPEC.md 4.3).
-
-    The loader's sampler must say which dataset indices this process sees (``indices()`` of
-    :class:`~peclip.train.distributed.ShardSampler`, or a sequential order); each sample counts once.
-    """
-    info = dist_info or DistInfo(device=device)
-    net = _unwrap(model)
-    net.eval()
-    sampler = loader.sampler
-    order = sampler.indices() if hasattr(sampler, "indices") else list(range(len(loader.dataset)))
-    logits_parts, target_parts = [], []
-    for videos, labels in tqdm(loader, desc=desc, unit="batch", disable=not (progress and info.is_main),
-                               dynamic_ncols=True, leave=False):
-        with autocast(device, precision):
-            logits = net(videos.to(device, non_blocking=True))  # (B, C)
-        logits_parts.append(logits.float().cpu())
-        target_parts.append(torch.as_tensor(labels).cpu())
-    logits = torch.cat(logits_parts).numpy() if logits_parts else np.zeros((0, num_classes or 1), np.float32)
-    targets = torch.cat(target_parts).numpy() if target_parts else np.zeros(0, np.int64)
-    if len(order) != len(targets):
-        raise RuntimeError(f"evaluation saw {len(targets)} clips but its sampler listed {len(order)}")
-    shards = all_gather_objects((np.asarray(order, dtype=np.int64), targets, logits), info)
-    indices = np.concatenate([s[0] for s in shards])
-    targets = np.concatenate([s[1] for s in shards])
-    logits = np.concatenate([s[2] for s in shards])
-    indices, first = np.unique(indices, return_index=True)  # sorted, each sample once
-    targets, logits = targets[first], logits[first]
-    if targets.size == 0:
-        raise ValueError("nothing to evaluate: the split is empty")
-    if (targets < 0).any():
-        raise ValueError(f"{int((targets < 0).sum())} evaluation clip(s) have no label; evaluation needs labels "
-                         "(use `peclip predict` for unlabelled clips)")
-    loss = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(targets).long()))
-    if not math.isfinite(loss):
-        log.warning("evaluation loss is %s (non-finite logits?)", loss)
-    result = classification_result(targets, logits.argmax(axis=1), num_classes)
-    return EvalOutput(indices, targets, logits, loss, result)

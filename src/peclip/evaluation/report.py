@@ -1,4 +1,4 @@
-"""Evaluation reports and evaluating a saved model on any dataset or manifest (SPEC.md 4.3).
+"""Evaluation reports (docs/spec.md 4.3): metrics, per-class recall, confusion matrix, predictions.
 
 A report folder holds ``metrics.json`` (UAR, WAR, loss, the model selection that produced the model),
 ``per_class.csv``, ``confusion.csv`` and ``confusion.png`` (rows = true class), and ``predictions.csv``
@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-from peclip.engine import EvalOutput
-
-log = logging.getLogger(__name__)
+from peclip.evaluation.loop import EvalOutput
 
 SELECTION_TEXT = {
     "last": "selection: last epoch",
@@ -40,9 +38,6 @@ def describe(metrics: dict, selection: str, epoch: int | None = None) -> str:
 
 def write_confusion_png(path: Path, confusion: np.ndarray, class_names: Sequence[str], title: str) -> None:
     """Row-normalised confusion matrix as a PNG (counts in each cell); no global pyplot state."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     rows = confusion.sum(axis=1, keepdims=True)
     share = np.divide(confusion, rows, out=np.zeros(confusion.shape, dtype=float), where=rows > 0)
     n = len(class_names)
@@ -111,69 +106,3 @@ def _json_default(value):
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-# ------------------------------------------------------------------------------------ saved models
-
-@dataclass
-class EvalRequest:
-    """What ``peclip eval`` evaluates: a data config (dataset or manifest), split, fold, batching."""
-
-    data: object  # DataConfig
-    split: str = "test"
-    fold: int | None = None
-    batch_size: int = 8
-    device: str = "auto"
-    precision: str = "auto"
-    progress: bool = True
-
-
-def check_compatible(model, data_cfg) -> None:
-    """The data pipeline must produce what the model expects (size, normalisation done once)."""
-    size = model.preprocess.size
-    if data_cfg.image_size != size:
-        raise ValueError(f"data.image_size={data_cfg.image_size} but the model takes {size}x{size} frames; "
-                         f"set data.image_size={size}")
-    if data_cfg.normalize and model.config.normalize_input:
-        raise ValueError("both data.normalize and the model's normalize_input are on, which would normalise "
-                         "twice; set data.normalize=false (the model normalises its input itself)")
-
-
-def check_labels(items, num_classes: int, where: str) -> None:
-    labels = [i.label for i in items]
-    bad = sorted({y for y in labels if y >= num_classes})
-    if bad:
-        raise ValueError(f"{where} has labels {bad} but the model has {num_classes} classes; the dataset's "
-                         "label set does not match the model's (e.g. MAFW's 11 classes on a 7-class model)")
-
-
-def evaluate_model(model, request: EvalRequest, dist_info=None, desc: str = "eval"):
-    """Evaluate ``model`` on ``request``'s split; returns ``(EvalOutput, items)``."""
-    from peclip.data.dataset import ClipDataset, build_dataloader, load_dataset_items
-    from peclip.engine import evaluate, resolve_precision
-    from peclip.train.distributed import DistInfo, ShardSampler, on_main, pick_device
-
-    info = dist_info or DistInfo(device=pick_device(request.device))
-    cfg = request.data
-    check_compatible(model, cfg)
-    items = on_main(lambda: load_dataset_items(cfg, request.split, request.fold, progress=request.progress), info)
-    check_labels(items, model.config.num_classes, f"the {request.split} split")
-    dataset = ClipDataset(items, cfg, train=False, seed=0)
-    sampler = ShardSampler(len(dataset), info.rank, info.world_size)
-    loader = build_dataloader(dataset, request.batch_size, train=False, sampler=sampler)
-    model.to(info.device)
-    precision = resolve_precision(request.precision, info.device)
-    output = evaluate(model, loader, device=info.device, precision=precision, num_classes=model.config.num_classes,
-                      dist_info=info, progress=request.progress, desc=desc)
-    return output, items
-
-
-def data_config_for(model, base=None, **changes):
-    """A DataConfig for evaluating ``model``: ``base`` (e.g. the run's) or a fresh one, with the model's frame
-    size and normalisation, then ``changes``."""
-    from peclip.data.config import DataConfig
-
-    fixed = {"image_size": model.preprocess.size}
-    if model.config.normalize_input:
-        fixed["normalize"] = False
-    if base is None:
-        return DataConfig(**{"num_frames": model.preprocess.num_frames, **fixed, **changes})
-    return replace(base, **{**fixed, **changes})

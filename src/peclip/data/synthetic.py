@@ -108,7 +108,7 @@ def write_motion_dataset(root: str | Path, num_train: int = 64, num_test: int = 
     """Write clips as PNG frame folders and annotation files; returns ``{"train": path, "test": path}``.
 
     Layout: ``root/frames/<split>/<id>/00000.png ...`` and ``root/<split>.txt`` with one line per clip,
-    ``<frame folder relative to root> <num_frames> <label>`` (the official annotation format, SPEC.md 4.2),
+    ``<frame folder relative to root> <num_frames> <label>`` (the official annotation format, docs/spec.md 4.2),
     plus ``root/classes.txt`` with the class names in label order.
     """
     from PIL import Image

@@ -1,0 +1,32 @@
+"""``PrepareOptions``: how ``peclip prepare`` finds faces and writes crops (no heavy imports: the CLI
+reads these defaults for its ``--help``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peclip.faces.options import FaceOptions
+
+
+@dataclass
+class PrepareOptions(FaceOptions):
+    """How faces are found (the :class:`~peclip.faces.FaceOptions` fields) and written (CLI flags of
+    ``peclip prepare`` in brackets).
+
+    ``size`` [--size] crop side in px; ``jpeg_quality``; ``report_duplicates`` [--report-duplicates]
+    records near-identical consecutive crops (CSIM >= ``duplicate_threshold``); ``force`` [--force]
+    redoes complete videos.
+    """
+
+    size: int = 224
+    jpeg_quality: int = 95
+    report_duplicates: bool = False
+    duplicate_threshold: float = 0.95
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.size < 16:
+            raise ValueError(f"size={self.size} is too small for a face crop; use e.g. 224")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality={self.jpeg_quality} must be in 1..100")

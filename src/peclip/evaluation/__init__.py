@@ -1,0 +1,1 @@
+"""Evaluation: the evaluation loop, evaluating saved models, and the reports they write."""

@@ -1,0 +1,13 @@
+"""Speed and memory tools for benchmarks: the official code's reference mode, FLOP counts, int8.
+
+:mod:`peclip.perf.reference` (reference mode, math attention), :mod:`peclip.perf.flops` (FLOPs per clip);
+the int8 path ships with prediction (:mod:`peclip.predict.int8`) and is re-exported here for benchmarks.
+"""
+
+from peclip.perf.flops import FlopCount, count_flops, flops
+from peclip.perf.reference import configure_default, configure_reference, math_attention, reference_model
+from peclip.precision import autocast
+from peclip.predict.int8 import Agreement, QuantizableAttention, int8_agreement, quantize_int8
+
+__all__ = ["Agreement", "FlopCount", "QuantizableAttention", "autocast", "configure_default", "configure_reference",
+           "count_flops", "flops", "int8_agreement", "math_attention", "quantize_int8", "reference_model"]

@@ -1,0 +1,73 @@
+"""The model a prediction runs: a fine-tuned checkpoint or a zero-shot CLIP, with its settings applied."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from peclip.checkpoint import load
+from peclip.config import RuntimeOptions
+from peclip.labels import LABEL_SETS
+from peclip.layout import resolve_checkpoint
+from peclip.model import PEClip
+from peclip.predict.int8 import quantize_int8
+from peclip.predict.zeroshot import resolve_templates, zero_shot_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelRequest:
+    """Which model to predict with. Give ``checkpoint`` (a run or checkpoint folder) or ``model`` (a built-in
+    name for zero-shot use). ``overrides`` are ModelConfig fields and ``runtime`` RuntimeOptions fields
+    (``--set model.* / runtime.*``)."""
+
+    checkpoint: str | None = None
+    model: str | None = None
+    pretrained: str | None = None
+    texts: str | None = None
+    templates: str | list[str] | None = None
+    label_set: str | None = None
+    overrides: dict = field(default_factory=dict)
+    runtime: dict = field(default_factory=dict)
+    int8: bool = False
+    device: str = "cpu"
+
+
+def build_model(request: ModelRequest) -> PEClip:
+    """The model ``request`` asks for, in eval mode on its device; errors say what to pass."""
+    r = request
+    if r.checkpoint and r.model:
+        raise ValueError("give either --checkpoint RUN (a fine-tuned model) or --model NAME (zero-shot), not both")
+    if not r.checkpoint and not r.model:
+        raise ValueError("no model given: pass --checkpoint RUN for a fine-tuned model, or --model clip-vit-b16 "
+                         "--pretrained openai for zero-shot prediction with CLIP and the class texts")
+    if r.model:
+        model = zero_shot_model(r.model, pretrained=r.pretrained, texts=r.texts or "au", templates=r.templates,
+                                label_set=r.label_set, **r.overrides)
+        model.runtime = RuntimeOptions.from_dict({**model.runtime.to_dict(), **r.runtime})
+    else:
+        if r.label_set:
+            raise ValueError("--label-set applies to zero-shot models only; a checkpoint keeps its own classes")
+        directory = resolve_checkpoint(r.checkpoint)  # a run folder or a checkpoint folder
+        overrides = dict(r.overrides)
+        if r.templates is not None:
+            overrides["text_templates"] = resolve_templates(r.templates)
+        model = load(directory, pretrained=r.pretrained, runtime=r.runtime, **overrides)
+        if r.texts:
+            log.warning("replacing the class texts the checkpoint was trained with by the %r texts", r.texts)
+            model.set_class_texts(texts_for(model.class_names, r.texts), model.class_names)
+    if r.int8:
+        if r.device != "cpu":
+            raise ValueError(f"--int8 is a CPU inference path; drop it or use --device cpu (got {r.device!r})")
+        return quantize_int8(model.eval())
+    return model.to(r.device).eval()
+
+
+def texts_for(class_names: list[str], kind: str) -> list[str]:
+    """The ``kind`` texts of ``class_names`` from the built-in label set that holds them."""
+    for label_set in LABEL_SETS.values():
+        if set(class_names) <= set(label_set.classes):
+            return [label_set.texts(kind)[label_set.index(c)] for c in class_names]
+    raise ValueError(f"--texts {kind} needs classes from a built-in label set; this checkpoint's classes are "
+                     f"{', '.join(class_names)}")
