@@ -15,6 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from peclip import hub
 from peclip.factory import create_model
 from peclip.model import PEClip
 
@@ -60,7 +61,10 @@ def read_config(directory: str | os.PathLike) -> dict:
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """The checkpoint folder for ``path``: a checkpoint folder itself, or a training run folder."""
+    """The checkpoint folder for ``path``: a checkpoint folder, a training run folder, or ``hf-hub:ORG/NAME``
+    (downloaded or found in the hub cache, every file checked against its recorded sha256)."""
+    if hub.is_hub_name(path):
+        return hub.download(str(path))
     path = Path(path)
     if (path / CONFIG_FILE).is_file():
         return path
@@ -82,6 +86,8 @@ def load(directory: str | os.PathLike, pretrained: str | None = None,
     recorded = meta.get("pretrained")
     source = recorded if pretrained is None else pretrained
     source = None if source in (None, "", "none") else source
+    if source is not None and (directory / source).is_file():
+        source = str(directory / source)  # CLIP weights that travel with the checkpoint (e.g. clip.safetensors)
     if source is None and "init_seed" in meta:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(meta["init_seed"]))

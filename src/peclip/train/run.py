@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from peclip import hub
 from peclip.checkpoint import CONFIG_FILE, WEIGHTS_FILE
 from peclip.checkpoint import save as save_model
 
@@ -91,8 +92,11 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 
     For a run folder the checkpoint its model selection chose: ``checkpoints/best`` for selection
     ``val``/``test``, ``checkpoints/last`` for ``last`` (as recorded in ``results.json``, else in
-    ``config.yaml``). A multi-fold run folder is an error naming its folds.
+    ``config.yaml``). A multi-fold run folder is an error naming its folds. ``hf-hub:ORG/NAME`` is
+    downloaded (or found in the hub cache) with every file checked against its recorded sha256.
     """
+    if hub.is_hub_name(path):
+        return hub.download(str(path))
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; give a run folder (runs/NAME) or a checkpoint folder")
