@@ -33,11 +33,13 @@ _DOWNLOAD_ERRORS = (HfHubHTTPError, HFValidationError, OSError)
 
 
 def is_hub_name(name: object) -> bool:
-    return isinstance(name, str) and name.startswith(PREFIX)
+    """``hf-hub:...`` given as a string or as a path (command lines turn it into ``Path``)."""
+    return isinstance(name, (str, os.PathLike)) and os.fspath(name).startswith(PREFIX)
 
 
 def parse(name: str) -> tuple[str, str | None]:
     """``hf-hub:ORG/NAME@REV`` -> ``("ORG/NAME", "REV")`` (revision None: the default branch)."""
+    name = os.fspath(name)
     body = name[len(PREFIX):] if is_hub_name(name) else name
     repo_id, _, revision = body.partition("@")
     if not re.fullmatch(r"[\w.\-]+/[\w.\-]+", repo_id):
