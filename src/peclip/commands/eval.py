@@ -6,6 +6,10 @@ import argparse
 import re
 from pathlib import Path
 
+from peclip.data.dataset import read_split
+from peclip.train.config import load_recipe
+from peclip.train.evaluate import compare_expected, format_expected, gap_checks
+
 HELP = "evaluate a trained run or checkpoint on a dataset or manifest: UAR, WAR, per-class recall, confusion"
 
 
@@ -24,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
     parser.add_argument("--pretrained", help="CLIP weights (tag or file) if not the ones recorded in the checkpoint; "
                         "'none' keeps random CLIP weights")
+    parser.add_argument("--expected", metavar="RECIPE", help="compare with this recipe's expected numbers (default: "
+                        "the run's own recipe when evaluating its own test split), e.g. --expected dfew")
     parser.add_argument("--out", help="folder for the report (default: RUN/eval-<data>-<split> for a run, "
                         "./eval-<checkpoint>-<data>-<split> otherwise)")
 
@@ -54,10 +60,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = load_model(checkpoint, pretrained=args.pretrained)
         changes = _data_changes(args)
+        expected = load_recipe(args.expected).expected if args.expected else None
+        if args.expected and expected is None:
+            raise ValueError(f"recipe {args.expected!r} records no expected numbers")
         if args.data is None:
             if not is_run:
                 raise ValueError("a checkpoint folder carries no dataset; give --data NAME_OR_MANIFEST")
-            from peclip.train.config import load_recipe
             from peclip.train.run import RunFolder
             from peclip.train.trainer import resolve_data_config
 
@@ -66,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             cfg = data_config_for(model, base, **({"root": args.root} if args.root else {}),
                                   **({"manifest": args.manifest} if args.manifest else {}), **changes)
             tag = recipe.data.dataset
+            expected = expected or recipe.expected
         else:
             name = args.data.lower()
             fields = {"root": args.root, "fold": args.fold}
@@ -97,13 +106,22 @@ def run(args: argparse.Namespace) -> int:
                 out = Path(args.out)
             else:
                 out = source / f"eval-{tag}" if is_run else Path(f"eval-{checkpoint.name}-{tag}")
+            summary = output.result.summary()
+            comparison = compare_expected(summary, expected) if expected is not None else None
+            annotated = read_split(cfg, request.split, request.fold)  # frame counts as the annotation states them
+            checks = gap_checks(annotated, model.class_names, selection, cfg.num_frames,
+                                expected.selection if expected is not None else None)
             write_report(out, output, model.class_names,
                          {"selection": selection, "epoch": epoch, "split": args.split, "data": tag,
-                          "checkpoint": str(checkpoint)}, [str(i.path) for i in items])
+                          "checkpoint": str(checkpoint), "expected": comparison, "checks": checks},
+                         [str(i.path) for i in items])
             print(f"{tag}  {describe(output.result.summary(), selection, epoch)}")
             for name, recall, support in zip(model.class_names, output.result.per_class_recall, output.result.support,
                                              strict=False):
                 print(f"  {name:<16} recall {recall:6.2f}  ({support} clips)")
+            if comparison:
+                print("\n".join(format_expected(comparison)))
+            print("\n".join(["checks that explain gaps:", *(f"  {line}" for line in checks)]))
             print(f"report: {out}")
         return 0
     finally:
