@@ -61,7 +61,7 @@ def test_no_citation_points_outside_the_repo():
     for path in ROOT.joinpath("src").rglob("*"):
         if path.suffix in (".py", ".yaml"):
             text = path.read_text(encoding="utf-8")
-            assert not re.search(r"(?<!docs/)\bSPEC\.md", text), f"{path} cites SPEC.md, which is not in the repo"
+            assert not re.search(r"(?<!docs/)\bSPEC\.md", text), f"{path} cites docs/spec.md, which is not in the repo"
             for doc in re.findall(r"\bdocs/[\w/-]+\.md", text):
                 assert (ROOT / doc).is_file(), f"{path} cites {doc}, which does not exist"
 

@@ -56,7 +56,8 @@ def read_config(directory: str | os.PathLike) -> dict:
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """The checkpoint folder for ``path``: a checkpoint folder itself, or a training run folder."""
+    """The checkpoint folder for ``path``: a checkpoint folder, a training run folder, or ``hf-hub:ORG/NAME``
+    (downloaded or found in the hub cache, every file checked against its recorded sha256)."""
     return resolve_checkpoint(path)
 
 
@@ -76,6 +77,8 @@ def load(directory: str | os.PathLike, pretrained: str | None = None,
     recorded = meta.get("pretrained")
     source = recorded if pretrained is None else pretrained
     source = None if source in (None, "", "none") else source
+    if source is not None and (directory / source).is_file():
+        source = str(directory / source)  # CLIP weights that travel with the checkpoint (e.g. clip.safetensors)
     if source is None and "init_seed" in meta:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(meta["init_seed"]))

@@ -24,6 +24,8 @@ COMMANDS = {
     "prepare": "prepare",
     "scan": "scan",
     "predict": "predict",
+    "convert": "convert",
+    "push": "push",
 }
 
 

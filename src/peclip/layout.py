@@ -31,6 +31,8 @@ from pathlib import Path
 
 import yaml
 
+from peclip import hub
+
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
@@ -61,8 +63,11 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 
     For a run folder the checkpoint its model selection chose: ``checkpoints/best`` for selection
     ``val``/``test``, ``checkpoints/last`` for ``last`` (as recorded in ``results.json``, else in
-    ``config.yaml``). A multi-fold run folder is an error naming its folds.
+    ``config.yaml``). A multi-fold run folder is an error naming its folds. ``hf-hub:ORG/NAME`` is
+    downloaded (or found in the hub cache) with every file checked against its recorded sha256.
     """
+    if hub.is_hub_name(path):
+        return hub.download(str(path))
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; give a run folder (runs/NAME) or a checkpoint folder")

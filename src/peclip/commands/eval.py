@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default=EvalRequest.precision, choices=PRECISIONS)
     parser.add_argument("--pretrained", help="CLIP weights (tag or file) if not the ones recorded in the checkpoint; "
                         "'none' keeps random CLIP weights")
+    parser.add_argument("--expected", metavar="RECIPE", help="compare with this recipe's expected numbers (default: "
+                        "the run's own recipe when evaluating its own test split), e.g. --expected dfew")
     parser.add_argument("--out", help="folder for the report (default: RUN/eval-<data>-<split> for a run, "
                         "./eval-<checkpoint>-<data>-<split> otherwise)")
 
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     job = EvalJob(Path(args.model), args.data, args.manifest, args.root, args.fold, args.split, args.batch_size,
                   args.device, args.precision, args.pretrained, args.out, overrides.data, overrides.model,
-                  overrides.runtime)
+                  overrides.runtime, args.expected)
     for line in evaluate_saved(job):
         print(line)
     return 0

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 SELECTIONS = ("last", "val", "test")
 SELECT_METRICS = ("war", "uar")
-SECTIONS = ("base", "model", "data", "train", "run", "synthetic")
+SECTIONS = ("base", "model", "data", "train", "run", "synthetic", "expected")
 
 
 @dataclass
@@ -164,6 +164,31 @@ class SyntheticSection:
 
 
 @dataclass
+class ExpectedSection:
+    """The numbers a recipe should reproduce (percent), where they come from, and under what protocol.
+
+    ``uar``/``war`` are None where nothing is published (MAFW for PE-CLIP); ``source`` says so.
+    """
+
+    uar: float | None = None
+    war: float | None = None
+    source: str = ""
+    protocol: str = ""
+    selection: str | None = None  # the model selection behind the numbers (the paper's: test)
+
+    def __post_init__(self) -> None:
+        if self.selection is not None:
+            check_choice("expected", "selection", self.selection, SELECTIONS)
+        for name in ("uar", "war"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                          and 0 <= value <= 100):
+                raise ValueError(f"expected.{name}={value!r} must be a percentage in [0, 100] or null")
+        if not isinstance(self.source, str) or not self.source:
+            raise ValueError("expected.source must say where the expected numbers come from (or that there are none)")
+
+
+@dataclass
 class Recipe:
     """A whole training recipe. ``data`` is a :class:`peclip.data.config.DataConfig`."""
 
@@ -173,12 +198,14 @@ class Recipe:
     train: TrainConfig
     run: RunSection
     synthetic: SyntheticSection | None = None
+    expected: ExpectedSection | None = None
 
     def to_dict(self) -> dict:
         """Plain data (YAML-ready); loading it gives the same recipe."""
         out = {"name": self.name, "model": dataclasses.asdict(self.model), "data": dataclasses.asdict(self.data),
                "train": dataclasses.asdict(self.train), "run": dataclasses.asdict(self.run),
-               "synthetic": dataclasses.asdict(self.synthetic) if self.synthetic else None}
+               "synthetic": dataclasses.asdict(self.synthetic) if self.synthetic else None,
+               "expected": dataclasses.asdict(self.expected) if self.expected else None}
         return _plain(out)
 
     def with_overrides(self, overrides: dict) -> Recipe:
@@ -274,7 +301,9 @@ def recipe_from_dict(raw: dict, name: str = "custom") -> Recipe:
     run = from_dict(RunSection, raw.get("run"), "run")
     synthetic = raw.get("synthetic")
     synthetic = from_dict(SyntheticSection, synthetic, "synthetic") if synthetic is not None else None
-    return Recipe(name, model, data, train, run, synthetic)
+    expected = raw.get("expected")
+    expected = from_dict(ExpectedSection, expected, "expected") if expected is not None else None
+    return Recipe(name, model, data, train, run, synthetic, expected)
 
 
 def _migrate(raw: dict) -> dict:

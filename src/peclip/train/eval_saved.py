@@ -14,8 +14,10 @@ from pathlib import Path
 from peclip import distributed
 from peclip.checkpoint import load, read_config
 from peclip.data.config import DataConfig
+from peclip.data.dataset import read_split
 from peclip.data.specs import DATASETS
 from peclip.evaluation.evaluate import data_config_for, evaluate_model
+from peclip.evaluation.expected import compare_expected, format_expected, gap_checks
 from peclip.evaluation.options import EvalRequest
 from peclip.evaluation.report import describe, write_report
 from peclip.layout import CONFIG_YAML, RESULTS_JSON, resolve_checkpoint
@@ -43,6 +45,7 @@ class EvalJob:
     data_changes: dict = field(default_factory=dict)
     model_overrides: dict = field(default_factory=dict)
     runtime: dict = field(default_factory=dict)
+    expected: str | None = None  # a recipe whose expected numbers to compare with (default: the run's own)
 
 
 def evaluate_saved(job: EvalJob) -> list[str]:
@@ -53,6 +56,11 @@ def evaluate_saved(job: EvalJob) -> list[str]:
     info = distributed.setup(job.device)
     try:
         model = load(checkpoint, pretrained=job.pretrained, runtime=job.runtime, **job.model_overrides)
+        expected = load_recipe(job.expected).expected if job.expected else None
+        if job.expected and expected is None:
+            raise ValueError(f"recipe {job.expected!r} records no expected numbers")
+        if expected is None and job.data is None and is_run:
+            expected = load_recipe(source / CONFIG_YAML).expected
         cfg, tag = _data_config(job, model, source, is_run, info)
         request = EvalRequest(cfg, job.split, cfg.fold if job.fold is None else job.fold, job.batch_size,
                               job.device, job.precision)
@@ -68,13 +76,22 @@ def evaluate_saved(job: EvalJob) -> list[str]:
             out = Path(job.out)
         else:
             out = source / f"eval-{tag}" if is_run else Path(f"eval-{checkpoint.name}-{tag}")
+        summary = output.result.summary()
+        comparison = compare_expected(summary, expected) if expected is not None else None
+        annotated = read_split(cfg, request.split, request.fold)  # frame counts as the annotation states them
+        checks = gap_checks(annotated, model.class_names, selection, cfg.num_frames,
+                            expected.selection if expected is not None else None)
         write_report(out, output, model.class_names,
                      {"selection": selection, "epoch": epoch, "split": job.split, "data": tag,
-                      "checkpoint": str(checkpoint)}, [str(i.path) for i in items])
-        lines = [f"{tag}  {describe(output.result.summary(), selection, epoch)}"]
+                      "checkpoint": str(checkpoint), "expected": comparison, "checks": checks},
+                     [str(i.path) for i in items])
+        lines = [f"{tag}  {describe(summary, selection, epoch)}"]
         for name, recall, support in zip(model.class_names, output.result.per_class_recall, output.result.support,
                                          strict=False):
             lines.append(f"  {name:<16} recall {recall:6.2f}  ({support} clips)")
+        if comparison:
+            lines.extend(format_expected(comparison))
+        lines.extend(["checks that explain gaps:", *(f"  {line}" for line in checks)])
         lines.append(f"report: {out}")
         return lines
     finally:
