@@ -1,0 +1,1 @@
+"""Looking at a trained model: explanations (attention maps, temporal saliency), embeddings and plots."""
