@@ -59,18 +59,19 @@ def _check_discard(discard_ratio: float) -> None:
 
 
 def _discard(fused: torch.Tensor, ratio: float) -> torch.Tensor:
-    # fused: (N, L, L); zero the weakest `ratio` of each frame's entries, but never entry (0, 0)
+    # fused: (N, L, L); zero the weakest `ratio` of each frame's L*L entries, never entry (0, 0), the class
+    # token's attention to itself (it is not a candidate, so exactly int(L*L*ratio) others are dropped)
     if ratio <= 0:
         return fused
     n, length, _ = fused.shape
     flat = fused.reshape(n, length * length).clone()  # (N, L*L)
-    k = int(flat.shape[1] * ratio)
+    k = min(int(flat.shape[1] * ratio), flat.shape[1] - 1)
     if k == 0:
         return fused
-    lowest = flat.topk(k, dim=1, largest=False).indices  # (N, k)
-    keep_cls = flat[:, :1].clone()
+    candidates = flat.clone()
+    candidates[:, 0] = float("inf")
+    lowest = candidates.topk(k, dim=1, largest=False).indices  # (N, k)
     flat.scatter_(1, lowest, 0.0)
-    flat[:, :1] = keep_cls
     return flat.view(n, length, length)
 
 
