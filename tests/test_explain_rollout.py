@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from model_helpers import activate_tda, random_video, tiny_model
 
+from model_helpers import activate_tda, random_video, tiny_model
 from peclip import backbone
 from peclip.evaluation.explain import attention_rollout, explain_clip, rollout_product
 
