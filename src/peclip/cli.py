@@ -20,6 +20,8 @@ COMMANDS = {
     "prepare": "prepare",
     "scan": "scan",
     "predict": "predict",
+    "explain": "explain",
+    "embed": "embed",
 }
 
 

@@ -39,12 +39,50 @@ def _data_changes(args: argparse.Namespace) -> dict:
     return changes
 
 
-def run(args: argparse.Namespace) -> int:
-    import peclip
+def resolve_data(args: argparse.Namespace, model, source: Path, is_run: bool, info):
+    """The data config and report tag that ``args`` ask for (``--data``, or the run's own data); also used by
+    ``peclip embed``, so both read clips the same way."""
     from peclip.data.config import DataConfig
     from peclip.data.specs import DATASETS
+    from peclip.train.evaluate import data_config_for
+    from peclip.train.run import CONFIG_YAML
+
+    changes = _data_changes(args)
+    if args.data is None:
+        if not is_run:
+            raise ValueError("a checkpoint folder carries no dataset; give --data NAME_OR_MANIFEST")
+        from peclip.train.config import load_recipe
+        from peclip.train.run import RunFolder
+        from peclip.train.trainer import resolve_data_config
+
+        recipe = load_recipe(source / CONFIG_YAML)
+        base = resolve_data_config(recipe, RunFolder(source, writer=False), info)
+        cfg = data_config_for(model, base, **({"root": args.root} if args.root else {}),
+                              **({"manifest": args.manifest} if args.manifest else {}), **changes)
+        tag = recipe.data.dataset
+    else:
+        name = args.data.lower()
+        fields = {"root": args.root, "fold": args.fold}
+        if name in DATASETS:
+            fields.update(dataset=name, manifest=args.manifest)
+        else:
+            if not Path(args.data).is_file():
+                raise FileNotFoundError(f"--data {args.data!r} is neither a dataset ({', '.join(DATASETS)}) "
+                                        "nor a manifest file")
+            # the whole file is the test split unless it has a split column
+            fields.update(dataset="custom", manifest=args.data, test_manifest=args.data)
+        fields.update(changes)
+        cfg = data_config_for(model, None, **{k: v for k, v in fields.items() if v is not None})
+        tag = name if name in DATASETS else Path(args.data).stem
+    if not isinstance(cfg, DataConfig):
+        raise TypeError("internal: the evaluation data config is not a DataConfig")
+    return cfg, tag
+
+
+def run(args: argparse.Namespace) -> int:
+    import peclip
     from peclip.train import distributed
-    from peclip.train.evaluate import EvalRequest, data_config_for, describe, evaluate_model, write_report
+    from peclip.train.evaluate import EvalRequest, describe, evaluate_model, write_report
     from peclip.train.run import CONFIG_YAML, RESULTS_JSON, load_model, resolve_checkpoint
 
     source = Path(args.model)
@@ -53,35 +91,7 @@ def run(args: argparse.Namespace) -> int:
     info = distributed.setup(args.device)
     try:
         model = load_model(checkpoint, pretrained=args.pretrained)
-        changes = _data_changes(args)
-        if args.data is None:
-            if not is_run:
-                raise ValueError("a checkpoint folder carries no dataset; give --data NAME_OR_MANIFEST")
-            from peclip.train.config import load_recipe
-            from peclip.train.run import RunFolder
-            from peclip.train.trainer import resolve_data_config
-
-            recipe = load_recipe(source / CONFIG_YAML)
-            base = resolve_data_config(recipe, RunFolder(source, writer=False), info)
-            cfg = data_config_for(model, base, **({"root": args.root} if args.root else {}),
-                                  **({"manifest": args.manifest} if args.manifest else {}), **changes)
-            tag = recipe.data.dataset
-        else:
-            name = args.data.lower()
-            fields = {"root": args.root, "fold": args.fold}
-            if name in DATASETS:
-                fields.update(dataset=name, manifest=args.manifest)
-            else:
-                if not Path(args.data).is_file():
-                    raise FileNotFoundError(f"--data {args.data!r} is neither a dataset ({', '.join(DATASETS)}) "
-                                            "nor a manifest file")
-                # the whole file is the test split unless it has a split column
-                fields.update(dataset="custom", manifest=args.data, test_manifest=args.data)
-            fields.update(changes)
-            cfg = data_config_for(model, None, **{k: v for k, v in fields.items() if v is not None})
-            tag = name if name in DATASETS else Path(args.data).stem
-        if not isinstance(cfg, DataConfig):
-            raise TypeError("internal: the evaluation data config is not a DataConfig")
+        cfg, tag = resolve_data(args, model, source, is_run, info)
         request = EvalRequest(cfg, args.split, cfg.fold if args.fold is None else args.fold, args.batch_size,
                               args.device, args.precision)
         output, items = evaluate_model(model, request, info)

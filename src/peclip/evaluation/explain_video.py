@@ -19,9 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from peclip.evaluation.explain import ClipExplanation, explain_clip, resolve_class
+from peclip.evaluation.plots import plot_window_explanation
 from peclip.model import PEClip
+from peclip.predict.overlay import OverlayWriter
 from peclip.predict.runner import sample_clip
 from peclip.predict.scorer import frames_to_tensor
+from peclip.predict.source import FaceFrameSource
 from peclip.predict.windows import DEFAULT_MIN_FACE_FRACTION, SlidingWindows, Window
 
 log = logging.getLogger(__name__)
@@ -87,8 +90,6 @@ class VideoExplanation:
     def save(self, out_dir: str | os.PathLike, stem: str | None = None, plot: bool = True,
              overlay: bool = False) -> dict[str, Path]:
         """Write ``STEM.json``, ``STEM.npz``, ``STEM_wNNN.png`` per explained window, ``STEM_overlay.mp4``."""
-        from peclip.evaluation.plots import plot_window_explanation
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         stem = stem or Path(self.source).stem
@@ -123,8 +124,6 @@ def explain_video(model: PEClip, path: str | os.PathLike, *, window: float = 2.0
     :func:`~peclip.evaluation.explain.explain_clip` and :class:`~peclip.predict.PredictOptions`.
     """
     from tqdm import tqdm
-
-    from peclip.predict.source import FaceFrameSource
 
     class_index = resolve_class(model, class_name)
     model.eval()
@@ -183,8 +182,6 @@ def write_heat_overlay(result: VideoExplanation, path: str | os.PathLike, size: 
     """A video of the explained windows' sampled face crops with the class map blended on each (T frames per
     window, played at T frames per window length), labelled with the window's class and probability."""
     import cv2
-
-    from peclip.predict.overlay import OverlayWriter
 
     done = result.explained
     num_frames = len(done[0].frame_indices)
