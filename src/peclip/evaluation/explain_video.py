@@ -134,8 +134,11 @@ def explain_video(model: PEClip, path: str | os.PathLike, *, window: float = 2.0
     results: list[WindowExplanation] = []
     bar = tqdm(desc="explain", unit="window", disable=not progress, leave=False)
 
+    def enough() -> bool:
+        return max_windows is not None and sum(r.face for r in results) >= max_windows
+
     def handle(w: Window) -> None:
-        if max_windows is not None and len([r for r in results if r.face]) >= max_windows:
+        if enough():
             return
         if not w.has_face(min_face_fraction):
             results.append(WindowExplanation(w.index, w.start, w.end, False))
@@ -151,8 +154,11 @@ def explain_video(model: PEClip, path: str | os.PathLike, *, window: float = 2.0
     for frame in source:
         for closed in sliding.push(frame):
             handle(closed)
-    for closed in sliding.finish(source.duration):
-        handle(closed)
+        if enough():
+            break  # the rest of the video is not decoded
+    else:
+        for closed in sliding.finish(source.duration):
+            handle(closed)
     bar.close()
     if not any(r.face for r in results):
         log.warning("no face window in %s: nothing to explain (use --no-face-detection for clips that are already "
