@@ -217,7 +217,7 @@ class AttentionRecord:
 
     ``probs`` ``(N, heads, L_query, L_key)`` are the softmax attention probabilities per head;
     ``tokens`` ``(N, L_key, D)`` the block's normalised input (``ln_1(x)``) that attention reads.
-    Both keep their autograd graph, and with ``retain_grad`` their ``.grad`` is filled by a backward pass.
+    Both keep their autograd graph: ``torch.autograd.grad(logit, record.probs)`` gives the attention gradient.
     """
 
     block: int
@@ -226,7 +226,7 @@ class AttentionRecord:
 
 
 @contextmanager
-def record_vision_attention(model: nn.Module, retain_grad: bool = False) -> Iterator[list[AttentionRecord]]:
+def record_vision_attention(model: nn.Module) -> Iterator[list[AttentionRecord]]:
     """While active, every vision block's attention also records its probabilities per head.
 
     open_clip's ``ResidualAttentionBlock.attention`` calls ``nn.MultiheadAttention`` with
@@ -241,7 +241,7 @@ def record_vision_attention(model: nn.Module, retain_grad: bool = False) -> Iter
     for index, block in enumerate(blocks):
         if "attention" in vars(block):
             raise RuntimeError(f"vision block {index} is already being recorded; nested recording is not supported")
-        block.attention = partial(_recording_attention, block, index, records, retain_grad)
+        block.attention = partial(_recording_attention, block, index, records)
     try:
         yield records
     finally:
@@ -249,8 +249,8 @@ def record_vision_attention(model: nn.Module, retain_grad: bool = False) -> Iter
             vars(block).pop("attention", None)
 
 
-def _recording_attention(block: nn.Module, index: int, records: list[AttentionRecord], retain_grad: bool,
-                         q_x: torch.Tensor, k_x: torch.Tensor | None = None, v_x: torch.Tensor | None = None,
+def _recording_attention(block: nn.Module, index: int, records: list[AttentionRecord], q_x: torch.Tensor,
+                         k_x: torch.Tensor | None = None, v_x: torch.Tensor | None = None,
                          attn_mask: torch.Tensor | None = None) -> torch.Tensor:
     # ResidualAttentionBlock.attention, written out so that the probabilities are the tensor the output
     # is computed from: nn.MultiheadAttention's returned weights are a view taken after use, which
@@ -279,10 +279,6 @@ def _recording_attention(block: nn.Module, index: int, records: list[AttentionRe
     if attn.training and attn.dropout > 0:
         probs = F.dropout(probs, attn.dropout)
     out = (probs @ v).transpose(1, 2).reshape(n, lq, width)  # (N, Lq, D)
-    if retain_grad:
-        for tensor in (probs, k_x):  # (N, heads, Lq, Lk) and (N, Lk, D)
-            if tensor.requires_grad:
-                tensor.retain_grad()
     records.append(AttentionRecord(index, probs, k_x))
     return attn.out_proj(out)
 

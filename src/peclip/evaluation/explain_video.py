@@ -3,9 +3,8 @@
 The video is read as ``peclip predict`` reads it (:class:`peclip.predict.source.FaceFrameSource`:
 decoding, face tracking, crops at the model's input size; :class:`peclip.predict.windows.SlidingWindows`;
 the ``T`` frames of a window picked by :func:`peclip.predict.runner.sample_clip`). Each window with a
-face is explained for the face track most of its frames belong to, so a video with several people
-gives one map per person and window as the tracker follows them. Windows without a face are listed
-with ``face=False`` and no maps.
+face is explained for the face track most of its frames belong to (the tracker follows one face at a
+time; a new person is a new track). Windows without a face are listed with ``face=False`` and no maps.
 """
 
 from __future__ import annotations
