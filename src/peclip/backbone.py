@@ -8,16 +8,19 @@ tokens inserted (docs/spec.md 2.6). Everything else in peclip talks to CLIP thro
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import open_clip
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -200,6 +203,84 @@ def vision_blocks(model: nn.Module) -> nn.ModuleList:
 
 def text_blocks(model: nn.Module) -> nn.ModuleList:
     return model.transformer.resblocks
+
+
+def patch_grid(model: nn.Module) -> tuple[int, int]:
+    """The vision tower's patch grid ``(rows, cols)``: token ``1 + r * cols + c`` is patch ``(r, c)``."""
+    rows, cols = model.visual.grid_size
+    return int(rows), int(cols)
+
+
+@dataclass
+class AttentionRecord:
+    """One vision block's attention in one forward pass, recorded by :func:`record_vision_attention`.
+
+    ``probs`` ``(N, heads, L_query, L_key)`` are the softmax attention probabilities per head;
+    ``tokens`` ``(N, L_key, D)`` the block's normalised input (``ln_1(x)``) that attention reads.
+    Both keep their autograd graph: ``torch.autograd.grad(logit, record.probs)`` gives the attention gradient.
+    """
+
+    block: int
+    probs: torch.Tensor
+    tokens: torch.Tensor
+
+
+@contextmanager
+def record_vision_attention(model: nn.Module) -> Iterator[list[AttentionRecord]]:
+    """While active, every vision block's attention also records its probabilities per head.
+
+    open_clip's ``ResidualAttentionBlock.attention`` calls ``nn.MultiheadAttention`` with
+    ``need_weights=False``; here each block's ``attention`` is shadowed by an instance attribute that
+    computes the same attention with the same weights, step by step, and keeps the per-head
+    probabilities (equal outputs up to float rounding; a test checks it). The blocks' classes are not
+    edited and the shadow is removed on exit. Blocks run in order, so the
+    list holds ``blocks x forward passes`` records in execution order.
+    """
+    records: list[AttentionRecord] = []
+    blocks = vision_blocks(model)
+    for index, block in enumerate(blocks):
+        if "attention" in vars(block):
+            raise RuntimeError(f"vision block {index} is already being recorded; nested recording is not supported")
+        block.attention = partial(_recording_attention, block, index, records)
+    try:
+        yield records
+    finally:
+        for block in blocks:
+            vars(block).pop("attention", None)
+
+
+def _recording_attention(block: nn.Module, index: int, records: list[AttentionRecord], q_x: torch.Tensor,
+                         k_x: torch.Tensor | None = None, v_x: torch.Tensor | None = None,
+                         attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    # ResidualAttentionBlock.attention, written out so that the probabilities are the tensor the output
+    # is computed from: nn.MultiheadAttention's returned weights are a view taken after use, which
+    # autograd cannot differentiate with respect to.
+    attn = block.attn
+    if not attn._qkv_same_embed_dim or attn.bias_k is not None or attn.add_zero_attn or not attn.batch_first:
+        raise RuntimeError("attention recording supports open_clip's standard nn.MultiheadAttention "
+                           "(packed in-projection, batch first, no bias_k / zero attention)")
+    k_x = k_x if k_x is not None else q_x
+    v_x = v_x if v_x is not None else q_x
+    n, lq, width = q_x.shape
+    heads = attn.num_heads
+    w_q, w_k, w_v = attn.in_proj_weight.chunk(3)
+    b_q, b_k, b_v = attn.in_proj_bias.chunk(3) if attn.in_proj_bias is not None else (None, None, None)
+
+    def split(x: torch.Tensor) -> torch.Tensor:
+        return x.view(n, x.shape[1], heads, width // heads).transpose(1, 2)  # (N, heads, L, D/heads)
+
+    q = split(F.linear(q_x, w_q, b_q))
+    k = split(F.linear(k_x, w_k, b_k))
+    v = split(F.linear(v_x, w_v, b_v))
+    scores = q @ k.transpose(-2, -1) / math.sqrt(width // heads)  # (N, heads, Lq, Lk)
+    if attn_mask is not None:
+        scores = scores + attn_mask.to(scores.dtype)
+    probs = scores.softmax(dim=-1)
+    if attn.training and attn.dropout > 0:
+        probs = F.dropout(probs, attn.dropout)
+    out = (probs @ v).transpose(1, 2).reshape(n, lq, width)  # (N, Lq, D)
+    records.append(AttentionRecord(index, probs, k_x))
+    return attn.out_proj(out)
 
 
 def fill_seam(block: nn.Module, seam: str, wrap: Callable[[nn.Module], nn.Module]) -> None:

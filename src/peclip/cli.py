@@ -26,6 +26,8 @@ COMMANDS = {
     "predict": "predict",
     "convert": "convert",
     "push": "push",
+    "explain": "explain",
+    "embed": "embed",
 }
 
 

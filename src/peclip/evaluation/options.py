@@ -1,10 +1,17 @@
-"""``EvalRequest``: what an evaluation reads and how it batches (no torch here: the CLI reads its defaults)."""
+"""Evaluation settings with no heavy imports (the CLI reads their defaults): ``EvalRequest`` (what an evaluation
+reads and how it batches) and the names of the explanation and projection methods."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from peclip.data.config import DataConfig
+
+#: how attention heads are fused in rollout, and the class-specific map methods (peclip.evaluation.explain)
+HEAD_FUSIONS = ("mean", "max", "min")
+CLASS_MAP_METHODS = ("grad-rollout", "gradcam")
+#: 2-D projections of the embeddings (peclip.evaluation.embeddings)
+PROJECTIONS = ("auto", "tsne", "umap")
 
 
 @dataclass

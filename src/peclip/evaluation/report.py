@@ -1,7 +1,8 @@
 """Evaluation reports (docs/spec.md 4.3): metrics, per-class recall, confusion matrix, predictions.
 
 A report folder holds ``metrics.json`` (UAR, WAR, loss, the model selection that produced the model),
-``per_class.csv``, ``confusion.csv`` and ``confusion.png`` (rows = true class), and ``predictions.csv``
+``per_class.csv`` and ``per_class_recall.png``, ``confusion.csv`` and ``confusion.png`` (counts and
+row-normalised; rows = true class), and ``predictions.csv``
 (one row per clip: path, target, prediction, class probabilities).
 """
 
@@ -18,6 +19,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from peclip.atomic import atomic_write
 from peclip.evaluation.loop import EvalOutput
 
 SELECTION_TEXT = {
@@ -37,27 +39,57 @@ def describe(metrics: dict, selection: str, epoch: int | None = None) -> str:
 
 
 def write_confusion_png(path: Path, confusion: np.ndarray, class_names: Sequence[str], title: str) -> None:
-    """Row-normalised confusion matrix as a PNG (counts in each cell); no global pyplot state."""
+    """The confusion matrix twice, as a PNG: counts, and row-normalised (share of each true class)."""
     rows = confusion.sum(axis=1, keepdims=True)
     share = np.divide(confusion, rows, out=np.zeros(confusion.shape, dtype=float), where=rows > 0)
     n = len(class_names)
     side = max(4.5, 1.5 + 0.75 * n)
-    fig = Figure(figsize=(side + 1.0, side))
+    fig = Figure(figsize=(2 * side + 2.0, side + 0.4))
+    FigureCanvasAgg(fig)
+    panels = ((confusion, "counts", "Oranges", None, "{:d}"), (share, "row-normalised", "Blues", 1.0, "{:.2f}"))
+    for k, (values, name, cmap, vmax, fmt) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, k + 1)
+        top = float(values.max()) if vmax is None else vmax
+        image = ax.imshow(values, cmap=cmap, vmin=0.0, vmax=max(top, 1e-9))
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04,
+                     label="clips" if vmax is None else "share of the true class")
+        ax.set_xticks(range(n), labels=class_names, rotation=45, ha="right")
+        ax.set_yticks(range(n), labels=class_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(name, fontsize=9)
+        for i in range(n):
+            for j in range(n):
+                value = int(values[i, j]) if vmax is None else float(values[i, j])
+                ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=7,
+                        color="white" if values[i, j] > 0.5 * top else "black")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=110))
+
+
+def write_recall_png(path: Path, recall: Sequence[float], support: Sequence[int], class_names: Sequence[str],
+                     title: str) -> None:
+    """Per-class recall (%) as bars, with each class's clip count; UAR (their mean) as a line."""
+    values = np.asarray(recall, dtype=float)
+    n = len(class_names)
+    fig = Figure(figsize=(max(5.0, 1.2 + 0.7 * n), 4.0))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    drawn = np.nan_to_num(values, nan=0.0)
+    ax.bar(range(n), drawn, color="tab:blue")
+    for i, (value, count) in enumerate(zip(values, support, strict=False)):
+        text = "n/a" if np.isnan(value) else f"{value:.1f}"
+        ax.text(i, drawn[i] + 1.5, f"{text}\n({int(count)})", ha="center", va="bottom", fontsize=7)
+    if np.isfinite(values).any():
+        ax.axhline(float(np.nanmean(values)), color="tab:red", lw=1, ls="--", label="UAR (mean recall)")
+        ax.legend(loc="upper right", fontsize=7)
     ax.set_xticks(range(n), labels=class_names, rotation=45, ha="right")
-    ax.set_yticks(range(n), labels=class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_ylim(0, 115)
+    ax.set_ylabel("recall (%)")
     ax.set_title(title, fontsize=9)
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, f"{int(confusion[i, j])}", ha="center", va="center", fontsize=7,
-                    color="white" if share[i, j] > 0.5 else "black")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=110))
 
 
 def write_report(out_dir: str | os.PathLike, output: EvalOutput, class_names: Sequence[str],
@@ -95,6 +127,7 @@ def write_report(out_dir: str | os.PathLike, output: EvalOutput, class_names: Se
     title = (f"UAR {result.uar:.2f}  WAR {result.war:.2f}  ({result.num_samples} clips)\n"
              f"{SELECTION_TEXT.get(selection, selection)}{f', epoch {epoch}' if epoch is not None else ''}")
     write_confusion_png(out / "confusion.png", result.confusion, names, title)
+    write_recall_png(out / "per_class_recall.png", result.per_class_recall, result.support, names, title)
     return out
 
 

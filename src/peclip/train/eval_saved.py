@@ -1,4 +1,5 @@
-"""Evaluate a saved run or checkpoint on its own test split or on any dataset or manifest (``peclip eval``).
+"""Evaluate (``peclip eval``) or embed (``peclip embed``) a saved run or checkpoint on its own test split or
+on any dataset or manifest.
 
 It lives beside the trainer because a run folder's own data comes from its recipe (and, for the
 synthetic recipe, from data the run generated).
@@ -16,6 +17,7 @@ from peclip.checkpoint import load, read_config
 from peclip.data.config import DataConfig
 from peclip.data.dataset import read_split
 from peclip.data.specs import DATASETS
+from peclip.evaluation.embeddings import compute_embeddings, write_embeddings
 from peclip.evaluation.evaluate import data_config_for, evaluate_model
 from peclip.evaluation.expected import compare_expected, format_expected, gap_checks
 from peclip.evaluation.options import EvalRequest
@@ -93,6 +95,31 @@ def evaluate_saved(job: EvalJob) -> list[str]:
             lines.extend(format_expected(comparison))
         lines.extend(["checks that explain gaps:", *(f"  {line}" for line in checks)])
         lines.append(f"report: {out}")
+        return lines
+    finally:
+        distributed.cleanup(info)
+
+
+def embed_saved(job: EvalJob, output: str | Path, projection: str = "auto", seed: int = 0) -> list[str]:
+    """Embed every clip of ``job``'s data with its saved model (the data path of :func:`evaluate_saved`, on
+    every process under torchrun); write the embeddings, index and 2-D map into ``output``; the lines to print."""
+    source = Path(job.source)
+    checkpoint = resolve_checkpoint(source)
+    is_run = (source / CONFIG_YAML).is_file()
+    info = distributed.setup(job.device)
+    try:
+        model = load(checkpoint, pretrained=job.pretrained, runtime=job.runtime, **job.model_overrides)
+        cfg, tag = _data_config(job, model, source, is_run, info)
+        request = EvalRequest(cfg, job.split, cfg.fold if job.fold is None else job.fold, job.batch_size,
+                              job.device, job.precision)
+        embedded = compute_embeddings(model, request, info)
+        if not info.is_main:
+            return []
+        title = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{tag}-{job.split}")
+        written = write_embeddings(output, embedded, list(model.class_names), job.split, projection, seed,
+                                   title=f"{checkpoint.name}: {title}")
+        lines = [f"{len(embedded.indices)} clips embedded ({embedded.embeddings.shape[1]} dimensions)"]
+        lines.extend(f"  {kind:<12} {path}" for kind, path in written.items())
         return lines
     finally:
         distributed.cleanup(info)

@@ -1,0 +1,81 @@
+"""``peclip explain INPUT``: attention maps on the face, the class map and the TDA's temporal saliency per window."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from peclip.evaluation.options import CLASS_MAP_METHODS, HEAD_FUSIONS
+from peclip.labels import LABEL_SETS, TEXT_KINDS
+from peclip.predict.options import SAMPLINGS, PredictOptions
+
+HELP = "see why: attention rollout and class maps on the face, and which frames the temporal adapter weighed"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="INPUT", help="a video file, an image or a folder of frames")
+    model = parser.add_argument_group("model (give --checkpoint, or --model)")
+    model.add_argument("--checkpoint", metavar="RUN", help="a training run folder or a checkpoint folder")
+    model.add_argument("--model", metavar="NAME", help="a built-in model, e.g. clip-vit-b16 (see peclip info)")
+    model.add_argument("--pretrained", metavar="TAG_OR_PATH", help="CLIP weights: an open_clip tag or a local file")
+    model.add_argument("--texts", choices=TEXT_KINDS, help="class texts (as in peclip predict)")
+    model.add_argument("--templates", action="append", metavar="SET_OR_TEMPLATE",
+                       help="prompt ensembling (as in peclip predict)")
+    model.add_argument("--label-set", choices=sorted(LABEL_SETS), help="classes of a --model (default basic7)")
+    maps = parser.add_argument_group("maps")
+    maps.add_argument("--class", dest="class_name", metavar="NAME",
+                      help="class of the class-specific map and of the frame similarity (default: each window's top "
+                           "class)")
+    maps.add_argument("--method", choices=CLASS_MAP_METHODS, default="grad-rollout",
+                      help="class-specific map: gradient-weighted rollout (default) or Grad-CAM on the last block")
+    maps.add_argument("--head-fusion", choices=HEAD_FUSIONS, default="mean", help="how heads are fused (default mean)")
+    maps.add_argument("--discard-ratio", type=float, default=0.0, metavar="R",
+                      help="drop the weakest share R of each block's attention entries before rollout (default 0)")
+    win = parser.add_argument_group("windows")
+    win.add_argument("--window", type=float, default=PredictOptions.window, metavar="SECONDS",
+                     help="window length (default %(default)s)")
+    win.add_argument("--stride", type=float, default=2.0, metavar="SECONDS",
+                     help="time between window starts (default 2.0: side by side)")
+    win.add_argument("--max-windows", type=int, metavar="N", help="explain at most N face windows")
+    win.add_argument("--sampling", choices=SAMPLINGS, default=PredictOptions.sampling,
+                     help="frames per window (default %(default)s)")
+    win.add_argument("--min-face-fraction", type=float, default=PredictOptions.min_face_fraction, metavar="F",
+                     help="a window has a face when at least this share of its frames has one (default %(default)s)")
+    win.add_argument("--no-face-detection", action="store_true", help="use whole frames (already cropped faces)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--output", "-o", default="peclip-explanations", metavar="DIR",
+                     help="folder for NAME.json, NAME.npz and NAME_wNNN.png (default ./peclip-explanations)")
+    out.add_argument("--overlay", action="store_true",
+                     help="also write NAME_overlay.mp4: the sampled face crops with the class map blended on")
+    out.add_argument("--no-plot", action="store_true", help="do not write the PNGs")
+    out.add_argument("--device", default="cpu", help="torch device (default cpu)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.max_windows is not None and args.max_windows < 1:
+        raise ValueError(f"--max-windows {args.max_windows} must be at least 1")
+    if not Path(args.input).exists():
+        raise FileNotFoundError(f"{args.input} does not exist; give a video file, an image or a folder of frames")
+    templates = None if not args.templates else (args.templates[0] if len(args.templates) == 1 else args.templates)
+    # Deferred on purpose: the library imports torch, which `peclip --help` must not wait for.
+    from peclip.evaluation.explain_video import explain_video
+    from peclip.predict.models import ModelRequest, build_model
+
+    # attention recording needs the float model: no int8 here
+    model = build_model(ModelRequest(checkpoint=args.checkpoint, model=args.model, pretrained=args.pretrained,
+                                     texts=args.texts, templates=templates, label_set=args.label_set,
+                                     device=args.device))
+    result = explain_video(model, args.input, window=args.window, stride=args.stride, class_name=args.class_name,
+                           head_fusion=args.head_fusion, discard_ratio=args.discard_ratio, method=args.method,
+                           detect_faces=not args.no_face_detection, min_face_fraction=args.min_face_fraction,
+                           sampling=args.sampling, max_windows=args.max_windows, progress=True)
+    written = result.save(args.output, plot=not args.no_plot, overlay=args.overlay)
+    done = result.explained
+    print(f"{Path(args.input).name}: {len(result.windows)} windows, {len(done)} explained")
+    for w in done:
+        e = w.explanation
+        print(f"  window {w.index} ({w.start:.1f}-{w.end:.1f} s, track {w.track}): {e.class_name} {e.probability:.2f} "
+              f"({e.seconds:.2f} s)")
+    for kind, path in written.items():
+        print(f"  {kind:<8} {path}")
+    return 0 if done else 1
