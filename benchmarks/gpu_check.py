@@ -81,7 +81,7 @@ def _train_steps(model, video, labels, steps: int, dtype, device, math: bool = F
         opt.step()
         common.sync(device)
         times.append(time.perf_counter() - start)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     step = sorted(times[1:])[len(times[1:]) // 2] if len(times) > 1 else times[0]  # median after the first
     return {"losses": losses, "step_s": step, "clips_per_s": video.shape[0] / step,
             "peak_gib": _peak_gib(device)}

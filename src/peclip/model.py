@@ -39,6 +39,19 @@ class Preprocess:
     std: tuple[float, ...]
 
 
+class _RuntimeSwitch:
+    """``model.<name>`` reads and writes the field of the same name of ``model.runtime``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, model, owner=None):
+        return self if model is None else getattr(model.runtime, self.name)
+
+    def __set__(self, model, value: bool) -> None:
+        model.runtime = dataclasses.replace(model.runtime, **{self.name: value})
+
+
 class PEClip(nn.Module):
     """PE-CLIP for video facial expression recognition. Build it with :func:`peclip.create_model`."""
 
@@ -61,40 +74,11 @@ class PEClip(nn.Module):
         self._text_cache: tuple[tuple, torch.Tensor] | None = None
         self.set_class_texts(config.texts(), config.class_names)
 
-    # ------------------------------------------------------------------------- runtime shorthands
-    # Each reads and writes ``self.runtime`` (the one home of these switches, see RuntimeOptions).
-
-    @property
-    def grad_checkpointing(self) -> bool:
-        return self.runtime.grad_checkpointing
-
-    @grad_checkpointing.setter
-    def grad_checkpointing(self, value: bool) -> None:
-        self.runtime = dataclasses.replace(self.runtime, grad_checkpointing=value)
-
-    @property
-    def cls_only_last_block(self) -> bool:
-        return self.runtime.cls_only_last_block
-
-    @cls_only_last_block.setter
-    def cls_only_last_block(self, value: bool) -> None:
-        self.runtime = dataclasses.replace(self.runtime, cls_only_last_block=value)
-
-    @property
-    def cache_class_texts(self) -> bool:
-        return self.runtime.cache_class_texts
-
-    @cache_class_texts.setter
-    def cache_class_texts(self, value: bool) -> None:
-        self.runtime = dataclasses.replace(self.runtime, cache_class_texts=value)
-
-    @property
-    def trim_text_padding(self) -> bool:
-        return self.runtime.trim_text_padding
-
-    @trim_text_padding.setter
-    def trim_text_padding(self, value: bool) -> None:
-        self.runtime = dataclasses.replace(self.runtime, trim_text_padding=value)
+    # Shorthands that read and write ``self.runtime`` (the one home of these switches, see RuntimeOptions).
+    grad_checkpointing = _RuntimeSwitch()
+    cls_only_last_block = _RuntimeSwitch()
+    cache_class_texts = _RuntimeSwitch()
+    trim_text_padding = _RuntimeSwitch()
 
     # ------------------------------------------------------------------------------------- building
 

@@ -18,7 +18,6 @@ Files are read with ``torch.load(weights_only=True)``: a pickle that would run c
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import pickle
@@ -32,6 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from peclip import checkpoint
 from peclip.factory import create_model, resolve_config
+from peclip.hub import sha256
 from peclip.layout import WEIGHTS_FILE
 from peclip.model import PEClip
 
@@ -216,14 +216,6 @@ def _plain(value):
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         return value.item()
     return value if isinstance(value, (int, float, str)) or value is None else str(value)
-
-
-def sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # -------------------------------------------------------------------------------------- conversion

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from peclip.config import PRECISIONS
-from peclip.evaluation.options import EvalRequest
-from peclip.overrides import parse_overrides
+from peclip.commands.arguments import add_saved_data_arguments, saved_job_fields
 
 HELP = "evaluate a trained run or checkpoint on a dataset or manifest: UAR, WAR, per-class recall, confusion"
 
@@ -16,19 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a run folder (runs/NAME: its selected checkpoint) or a checkpoint folder")
     parser.add_argument("--data", help="dataset name (dfew, ferv39k, afew, mafw) or a manifest file (CSV or "
                         "annotation txt); default: the run's own test split")
-    parser.add_argument("--manifest", help="annotation folder or file of a named dataset")
-    parser.add_argument("--root", help="folder the manifest's clip paths are relative to")
-    parser.add_argument("--fold", type=int, help="fold of DFEW/MAFW (or of a manifest's fold column)")
-    parser.add_argument("--split", default=EvalRequest.split, help="split to evaluate (default: %(default)s)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a setting, e.g. --set data.num_workers=8 or --set runtime.cache_class_texts="
-                             "false (data.*, model.*, runtime.*; repeatable)")
-    parser.add_argument("--batch-size", type=int, default=EvalRequest.batch_size,
-                        help="clips per forward pass (default %(default)s)")
-    parser.add_argument("--device", default=EvalRequest.device, help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--precision", default=EvalRequest.precision, choices=PRECISIONS)
-    parser.add_argument("--pretrained", help="CLIP weights (tag or file) if not the ones recorded in the checkpoint; "
-                        "'none' keeps random CLIP weights")
+    add_saved_data_arguments(parser, "evaluate")
     parser.add_argument("--expected", metavar="RECIPE", help="compare with this recipe's expected numbers (default: "
                         "the run's own recipe when evaluating its own test split), e.g. --expected dfew")
     parser.add_argument("--out", help="folder for the report (default: RUN/eval-<data>-<split> for a run, "
@@ -36,13 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = parse_overrides(args.set, "eval", ("model", "runtime", "data"))
+    fields = saved_job_fields(args, "eval", Path(args.model), args.data)
     # Deferred on purpose: the library imports torch, which `peclip --help` must not wait for.
     from peclip.train.eval_saved import EvalJob, evaluate_saved
 
-    job = EvalJob(Path(args.model), args.data, args.manifest, args.root, args.fold, args.split, args.batch_size,
-                  args.device, args.precision, args.pretrained, args.out, overrides.data, overrides.model,
-                  overrides.runtime, args.expected)
-    for line in evaluate_saved(job):
+    for line in evaluate_saved(EvalJob(**fields, out=args.out, expected=args.expected)):
         print(line)
     return 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from peclip.commands.arguments import add_model_arguments, model_request
 from peclip.evaluation.options import CLASS_MAP_METHODS, HEAD_FUSIONS
-from peclip.labels import LABEL_SETS, TEXT_KINDS
 from peclip.predict.options import SAMPLINGS, PredictOptions
 
 HELP = "see why: attention rollout and class maps on the face, and which frames the temporal adapter weighed"
@@ -14,14 +14,7 @@ HELP = "see why: attention rollout and class maps on the face, and which frames 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="a video file, an image or a folder of frames")
-    model = parser.add_argument_group("model (give --checkpoint, or --model)")
-    model.add_argument("--checkpoint", metavar="RUN", help="a training run folder or a checkpoint folder")
-    model.add_argument("--model", metavar="NAME", help="a built-in model, e.g. clip-vit-b16 (see peclip info)")
-    model.add_argument("--pretrained", metavar="TAG_OR_PATH", help="CLIP weights: an open_clip tag or a local file")
-    model.add_argument("--texts", choices=TEXT_KINDS, help="class texts (as in peclip predict)")
-    model.add_argument("--templates", action="append", metavar="SET_OR_TEMPLATE",
-                       help="prompt ensembling (as in peclip predict)")
-    model.add_argument("--label-set", choices=sorted(LABEL_SETS), help="classes of a --model (default basic7)")
+    add_model_arguments(parser, "model (give --checkpoint, or --model)")
     maps = parser.add_argument_group("maps")
     maps.add_argument("--class", dest="class_name", metavar="NAME",
                       help="class of the class-specific map and of the frame similarity (default: each window's top "
@@ -56,15 +49,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-windows {args.max_windows} must be at least 1")
     if not Path(args.input).exists():
         raise FileNotFoundError(f"{args.input} does not exist; give a video file, an image or a folder of frames")
-    templates = None if not args.templates else (args.templates[0] if len(args.templates) == 1 else args.templates)
+    request = model_request(args, "explain", device=args.device)  # float model: attention recording needs it
     # Deferred on purpose: the library imports torch, which `peclip --help` must not wait for.
     from peclip.evaluation.explain_video import explain_video
     from peclip.predict.models import ModelRequest, build_model
 
-    # attention recording needs the float model: no int8 here
-    model = build_model(ModelRequest(checkpoint=args.checkpoint, model=args.model, pretrained=args.pretrained,
-                                     texts=args.texts, templates=templates, label_set=args.label_set,
-                                     device=args.device))
+    model = build_model(ModelRequest(**request))
     result = explain_video(model, args.input, window=args.window, stride=args.stride, class_name=args.class_name,
                            head_fusion=args.head_fusion, discard_ratio=args.discard_ratio, method=args.method,
                            detect_faces=not args.no_face_detection, min_face_fraction=args.min_face_fraction,

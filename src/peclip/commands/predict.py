@@ -7,8 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from peclip.labels import LABEL_SETS, TEXT_KINDS
-from peclip.overrides import parse_overrides
+from peclip.commands.arguments import add_model_arguments, model_request
 from peclip.predict.inputs import find_inputs
 from peclip.predict.options import RANDOM_WEIGHTS_NOTE, SAMPLINGS, PredictOptions
 
@@ -23,26 +22,7 @@ _FILE_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR",
                         help="video files, images (one-frame clips) or directories of them")
-    model = parser.add_argument_group("model (give --checkpoint, or --model for zero-shot)")
-    model.add_argument("--checkpoint", metavar="RUN",
-                       help="a fine-tuned model: a training run folder or a checkpoint folder "
-                            "(config.json + trainable.safetensors)")
-    model.add_argument("--model", metavar="NAME",
-                       help="a built-in model for zero-shot prediction, e.g. clip-vit-b16 (see peclip info)")
-    model.add_argument("--pretrained", metavar="TAG_OR_PATH",
-                       help="CLIP weights: an open_clip tag such as 'openai' (needs network once) or a local "
-                            "file; with --checkpoint it replaces the weights recorded in the checkpoint")
-    model.add_argument("--texts", choices=TEXT_KINDS,
-                       help="class texts (default for zero-shot: au, PE-CLIP's Action-Unit descriptions; a "
-                            "checkpoint keeps the texts it was trained with unless this is given)")
-    model.add_argument("--templates", action="append", metavar="SET_OR_TEMPLATE",
-                       help="prompt ensembling: 'ensemble' (several templates), 'none', or a template with {} "
-                            "(repeatable; the text embeddings are averaged over the templates)")
-    model.add_argument("--label-set", choices=sorted(LABEL_SETS),
-                       help="classes for zero-shot prediction (default basic7)")
-    model.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a model or runtime setting, e.g. --set runtime.cache_class_texts=false or "
-                            "--set model.text_templates='[\"a photo of {}\"]' (model.*, runtime.*; repeatable)")
+    add_model_arguments(parser, "model (give --checkpoint, or --model for zero-shot)")
     win = parser.add_argument_group("windows")
     win.add_argument("--window", type=float, default=PredictOptions.window, metavar="SECONDS",
                      help="window length (default %(default)s)")
@@ -78,14 +58,6 @@ def _options(args: argparse.Namespace) -> PredictOptions:
                           detect_faces=not args.no_face_detection)
 
 
-def _model_request(args: argparse.Namespace):
-    overrides = parse_overrides(args.set, "predict", ("model", "runtime"))
-    templates = None if not args.templates else (args.templates[0] if len(args.templates) == 1 else args.templates)
-    return dict(checkpoint=args.checkpoint, model=args.model, pretrained=args.pretrained, texts=args.texts,
-                templates=templates, label_set=args.label_set, overrides=overrides.model, runtime=overrides.runtime,
-                int8=args.int8, device=args.device)
-
-
 def _print_summary(result, written: dict) -> None:
     summary = result.summary
     name = Path(result.source).name
@@ -104,7 +76,7 @@ def _print_summary(result, written: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = _options(args)  # validate settings before the model is built
-    request = _model_request(args)
+    request = model_request(args, "predict", int8=args.int8, device=args.device)
     # Deferred on purpose: the model stack imports torch, which `peclip --help` must not wait for.
     from tqdm import tqdm
 

@@ -7,8 +7,10 @@ synthetic recipe, from data the run generated).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from peclip.evaluation.expected import compare_expected, format_expected, gap_ch
 from peclip.evaluation.options import EvalRequest
 from peclip.evaluation.report import describe, write_report
 from peclip.layout import CONFIG_YAML, RESULTS_JSON, resolve_checkpoint
+from peclip.model import PEClip
 from peclip.train.config import load_recipe
 from peclip.train.run import RunFolder
 from peclip.train.trainer import resolve_data_config
@@ -50,79 +53,94 @@ class EvalJob:
     expected: str | None = None  # a recipe whose expected numbers to compare with (default: the run's own)
 
 
-def evaluate_saved(job: EvalJob) -> list[str]:
-    """Run the evaluation (on every process under torchrun), write the report; the lines to print."""
+@dataclass
+class _Saved:
+    """A saved model opened for evaluation: where it came from, the data it reads, the process group."""
+
+    source: Path
+    checkpoint: Path
+    is_run: bool
+    model: PEClip
+    request: EvalRequest
+    tag: str
+    info: distributed.DistInfo
+
+
+@contextlib.contextmanager
+def _open_saved(job: EvalJob) -> Iterator[_Saved]:
     source = Path(job.source)
     checkpoint = resolve_checkpoint(source)
     is_run = (source / CONFIG_YAML).is_file()
     info = distributed.setup(job.device)
     try:
         model = load(checkpoint, pretrained=job.pretrained, runtime=job.runtime, **job.model_overrides)
-        expected = load_recipe(job.expected).expected if job.expected else None
-        if job.expected and expected is None:
-            raise ValueError(f"recipe {job.expected!r} records no expected numbers")
-        if expected is None and job.data is None and is_run:
-            expected = load_recipe(source / CONFIG_YAML).expected
         cfg, tag = _data_config(job, model, source, is_run, info)
         request = EvalRequest(cfg, job.split, cfg.fold if job.fold is None else job.fold, job.batch_size,
                               job.device, job.precision)
-        output, items = evaluate_model(model, request, info)
-        if not info.is_main:
-            return []
-        selection, epoch = "checkpoint", read_config(checkpoint).get("epoch")
-        if is_run and (source / RESULTS_JSON).is_file():
-            selection = json.loads((source / RESULTS_JSON).read_text())["selection"]
-        fold = f"fold{request.fold}-" if request.fold else ""
-        tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{tag}-{fold}{job.split}")
-        if job.out:
-            out = Path(job.out)
-        else:
-            out = source / f"eval-{tag}" if is_run else Path(f"eval-{checkpoint.name}-{tag}")
-        summary = output.result.summary()
-        comparison = compare_expected(summary, expected) if expected is not None else None
-        annotated = read_split(cfg, request.split, request.fold)  # frame counts as the annotation states them
-        checks = gap_checks(annotated, model.class_names, selection, cfg.num_frames,
-                            expected.selection if expected is not None else None)
-        write_report(out, output, model.class_names,
-                     {"selection": selection, "epoch": epoch, "split": job.split, "data": tag,
-                      "checkpoint": str(checkpoint), "expected": comparison, "checks": checks},
-                     [str(i.path) for i in items])
-        lines = [f"{tag}  {describe(summary, selection, epoch)}"]
-        for name, recall, support in zip(model.class_names, output.result.per_class_recall, output.result.support,
-                                         strict=False):
-            lines.append(f"  {name:<16} recall {recall:6.2f}  ({support} clips)")
-        if comparison:
-            lines.extend(format_expected(comparison))
-        lines.extend(["checks that explain gaps:", *(f"  {line}" for line in checks)])
-        lines.append(f"report: {out}")
-        return lines
+        yield _Saved(source, checkpoint, is_run, model, request, tag, info)
     finally:
         distributed.cleanup(info)
+
+
+def evaluate_saved(job: EvalJob) -> list[str]:
+    """Run the evaluation (on every process under torchrun), write the report; the lines to print."""
+    expected = load_recipe(job.expected).expected if job.expected else None
+    if job.expected and expected is None:
+        raise ValueError(f"recipe {job.expected!r} records no expected numbers")
+    with _open_saved(job) as saved:
+        if expected is None and job.data is None and saved.is_run:
+            expected = load_recipe(saved.source / CONFIG_YAML).expected
+        output, items = evaluate_model(saved.model, saved.request, saved.info)
+        if not saved.info.is_main:
+            return []
+        return _report(job, saved, output, items, expected)
+
+
+def _report(job: EvalJob, saved: _Saved, output, items, expected) -> list[str]:
+    """Write the report folder of an evaluation; the lines to print."""
+    source, checkpoint, model, request = saved.source, saved.checkpoint, saved.model, saved.request
+    selection, epoch = "checkpoint", read_config(checkpoint).get("epoch")
+    if saved.is_run and (source / RESULTS_JSON).is_file():
+        selection = json.loads((source / RESULTS_JSON).read_text())["selection"]
+    fold = f"fold{request.fold}-" if request.fold else ""
+    tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{saved.tag}-{fold}{job.split}")
+    if job.out:
+        out = Path(job.out)
+    else:
+        out = source / f"eval-{tag}" if saved.is_run else Path(f"eval-{checkpoint.name}-{tag}")
+    summary = output.result.summary()
+    comparison = compare_expected(summary, expected) if expected is not None else None
+    annotated = read_split(request.data, request.split, request.fold)  # frame counts as the annotation states
+    checks = gap_checks(annotated, model.class_names, selection, request.data.num_frames,
+                        expected.selection if expected is not None else None)
+    write_report(out, output, model.class_names,
+                 {"selection": selection, "epoch": epoch, "split": job.split, "data": tag,
+                  "checkpoint": str(checkpoint), "expected": comparison, "checks": checks},
+                 [str(i.path) for i in items])
+    lines = [f"{tag}  {describe(summary, selection, epoch)}"]
+    for name, recall, support in zip(model.class_names, output.result.per_class_recall, output.result.support,
+                                     strict=False):
+        lines.append(f"  {name:<16} recall {recall:6.2f}  ({support} clips)")
+    if comparison:
+        lines.extend(format_expected(comparison))
+    lines.extend(["checks that explain gaps:", *(f"  {line}" for line in checks)])
+    lines.append(f"report: {out}")
+    return lines
 
 
 def embed_saved(job: EvalJob, output: str | Path, projection: str = "auto", seed: int = 0) -> list[str]:
     """Embed every clip of ``job``'s data with its saved model (the data path of :func:`evaluate_saved`, on
     every process under torchrun); write the embeddings, index and 2-D map into ``output``; the lines to print."""
-    source = Path(job.source)
-    checkpoint = resolve_checkpoint(source)
-    is_run = (source / CONFIG_YAML).is_file()
-    info = distributed.setup(job.device)
-    try:
-        model = load(checkpoint, pretrained=job.pretrained, runtime=job.runtime, **job.model_overrides)
-        cfg, tag = _data_config(job, model, source, is_run, info)
-        request = EvalRequest(cfg, job.split, cfg.fold if job.fold is None else job.fold, job.batch_size,
-                              job.device, job.precision)
-        embedded = compute_embeddings(model, request, info)
-        if not info.is_main:
+    with _open_saved(job) as saved:
+        embedded = compute_embeddings(saved.model, saved.request, saved.info)
+        if not saved.info.is_main:
             return []
-        title = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{tag}-{job.split}")
-        written = write_embeddings(output, embedded, list(model.class_names), job.split, projection, seed,
-                                   title=f"{checkpoint.name}: {title}")
+        title = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{saved.tag}-{job.split}")
+        written = write_embeddings(output, embedded, list(saved.model.class_names), job.split, projection, seed,
+                                   title=f"{saved.checkpoint.name}: {title}")
         lines = [f"{len(embedded.indices)} clips embedded ({embedded.embeddings.shape[1]} dimensions)"]
         lines.extend(f"  {kind:<12} {path}" for kind, path in written.items())
         return lines
-    finally:
-        distributed.cleanup(info)
 
 
 def _data_config(job: EvalJob, model, source: Path, is_run: bool, info) -> tuple[DataConfig, str]:
