@@ -23,6 +23,12 @@ _FILE_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR",
                         help="video files, images (one-frame clips) or directories of them")
+    add_model_arguments(parser)
+    _add_window_and_output_arguments(parser)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model flags (--checkpoint / --model ... --set), shared with ``peclip live``."""
     model = parser.add_argument_group("model (give --checkpoint, or --model for zero-shot)")
     model.add_argument("--checkpoint", metavar="RUN",
                        help="a fine-tuned model: a training run folder or a checkpoint folder "
@@ -43,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a model or runtime setting, e.g. --set runtime.cache_class_texts=false or "
                             "--set model.text_templates='[\"a photo of {}\"]' (model.*, runtime.*; repeatable)")
+
+
+def _add_window_and_output_arguments(parser: argparse.ArgumentParser) -> None:
     win = parser.add_argument_group("windows")
     win.add_argument("--window", type=float, default=PredictOptions.window, metavar="SECONDS",
                      help="window length (default %(default)s)")
@@ -78,7 +87,8 @@ def _options(args: argparse.Namespace) -> PredictOptions:
                           detect_faces=not args.no_face_detection)
 
 
-def _model_request(args: argparse.Namespace):
+def model_request(args: argparse.Namespace) -> dict:
+    """The ModelRequest fields of the model flags (also used by ``peclip live``)."""
     overrides = parse_overrides(args.set, "predict", ("model", "runtime"))
     templates = None if not args.templates else (args.templates[0] if len(args.templates) == 1 else args.templates)
     return dict(checkpoint=args.checkpoint, model=args.model, pretrained=args.pretrained, texts=args.texts,
@@ -104,7 +114,7 @@ def _print_summary(result, written: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = _options(args)  # validate settings before the model is built
-    request = _model_request(args)
+    request = model_request(args)
     # Deferred on purpose: the model stack imports torch, which `peclip --help` must not wait for.
     from tqdm import tqdm
 
