@@ -3,7 +3,6 @@ reopened with backoff under --reconnect (a local HTTP stream served from a file,
 and without it the session ends with its summary."""
 
 import http.server
-import socket
 import threading
 import time
 from pathlib import Path

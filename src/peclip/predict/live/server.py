@@ -132,6 +132,10 @@ class LiveServer:
         with self._cond:
             return {"classes": self.class_names, "events": [json.loads(t) for _, t in self._events]}
 
+    def add_viewer(self, change: int) -> None:
+        with self._cond:
+            self.viewers += change
+
     @property
     def stopping(self) -> bool:
         return self._stopping
@@ -191,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
         live = self.live
-        live.viewers += 1
+        live.add_viewer(+1)
         try:
             seen = 0
             while not live.stopping:
@@ -204,4 +208,4 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 live.frames_sent += 1
         finally:
-            live.viewers -= 1
+            live.add_viewer(-1)

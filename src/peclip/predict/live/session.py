@@ -236,9 +236,10 @@ class LiveSession:
                 else:
                     natural_end = not self.stopped
             except ValueError as err:
-                if source.frames_read or not self.stopped:  # "no video frames" after an early stop is no error
-                    if source.frames_read:
-                        raise
+                # FaceFrameSource raises "no video frames" when nothing came; after an early stop that is fine
+                if source.frames_read:
+                    raise
+                if not self.stopped:
                     raise ValueError(f"{self.spec.name} gave no video frames "
                                      f"({self.capture.error or 'the source ended at once'})") from err
             except KeyboardInterrupt:

@@ -119,7 +119,8 @@ class PersonWindows:
             return [WindowJob(window, None, False, None, wall)]
         jobs = []
         for track, mine in people:
-            frames = [mine.get(i) or TimedFrame(i, t) for i, t, _ in span]  # (len(span),) frames, boxes only for this person
+            # every frame of the span; only this person's face frames carry a box and a crop
+            frames = [mine.get(i) or TimedFrame(i, t) for i, t, _ in span]
             window = Window(k, start, end, frames)
             face = window.has_face(self.min_face_fraction)
             clip = sample_clip(window, self.num_frames, self.sampling) if face else None
