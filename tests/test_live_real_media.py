@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -34,11 +35,11 @@ def _summary(stderr):
     return json.loads(line.removeprefix("summary "))
 
 
-def _live_and_predict(video, tmp_path, hop):
+def _live_and_predict(video, tmp_path, hop, *extra):
     torch.manual_seed(0)
     start = time.monotonic()
     assert main(["live", str(video), "--model", "test-peclip-vit-b16", "--realtime", "--hop", str(hop),
-                 "--jsonl", str(tmp_path / "live.jsonl"), "--summary-every", "0"]) == 0
+                 "--jsonl", str(tmp_path / "live.jsonl"), "--summary-every", "0", *extra]) == 0
     elapsed = time.monotonic() - start
     torch.manual_seed(0)
     assert main(["predict", str(video), "--model", "test-peclip-vit-b16", "--stride", str(hop), "--batch-size", "1",
@@ -60,7 +61,7 @@ def _assert_same_numbers(lines, timeline):
 
 
 def test_a_file_played_in_real_time_gives_predicts_numbers_one_line_per_hop(tmp_path, capsys):
-    lines, timeline, elapsed = _live_and_predict(SINGLE, tmp_path, hop=1.0)
+    lines, timeline, elapsed = _live_and_predict(SINGLE, tmp_path, hop=1.0, "--overlay", str(tmp_path / "o.mp4"))
     assert [line["window"] for line in lines] == [0, 1]  # [0, 2) and the last window [1, 2.4)
     _assert_same_numbers(lines, timeline)
     assert elapsed >= 2.4 * 0.95  # played at its own rate, not as fast as it decodes
@@ -68,6 +69,8 @@ def test_a_file_played_in_real_time_gives_predicts_numbers_one_line_per_hop(tmp_
     assert summary["frames_in"] == summary["frames_processed"] == 72
     assert summary["windows_scored"] == 2 and summary["windows_skipped"] == 0 and summary["frames_dropped"] == 0
     assert 0 <= summary["latency_p50"] <= summary["latency_p95"]
+    with av.open(str(tmp_path / "o.mp4")) as overlay:  # every frame, with boxes and labels drawn
+        assert sum(1 for _ in overlay.decode(video=0)) == 72
 
 
 @pytest.mark.slow
