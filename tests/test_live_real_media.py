@@ -35,7 +35,7 @@ def _summary(stderr):
     return json.loads(line.removeprefix("summary "))
 
 
-def _live_and_predict(video, tmp_path, hop, *extra):
+def _live_and_predict(video, tmp_path, capsys, hop, *extra):
     torch.manual_seed(0)
     start = time.monotonic()
     assert main(["live", str(video), "--model", "test-peclip-vit-b16", "--realtime", "--hop", str(hop),
@@ -45,11 +45,18 @@ def _live_and_predict(video, tmp_path, hop, *extra):
     assert main(["predict", str(video), "--model", "test-peclip-vit-b16", "--stride", str(hop), "--batch-size", "1",
                  "--no-plot", "-o", str(tmp_path)]) == 0
     timeline = json.loads((tmp_path / f"{video.stem}.json").read_text())["timeline"]
-    return _lines(tmp_path / "live.jsonl"), timeline, elapsed
+    return _lines(tmp_path / "live.jsonl"), timeline, elapsed, _summary(capsys.readouterr().err)
 
 
-def _assert_same_numbers(lines, timeline):
+def _assert_same_numbers(lines, timeline, summary):
     assert len(lines) == len(timeline)  # one line per hop (one person)
+    assert sum(line["dropped"] for line in lines) <= summary["frames_dropped"]
+    if summary["frames_dropped"]:
+        # The machine fell behind real time and the capture dropped frames (counted, as it must be live).
+        # Windows up to the first drop saw exactly predict's frames; later ones saw fewer, and the face
+        # tracker's smoothing saw a different sequence, so only those before the first drop can be equal.
+        first = next(i for i, line in enumerate(lines) if line["dropped"])
+        lines, timeline = lines[:first], timeline[:first]
     for line, row in zip(lines, timeline, strict=True):
         assert (line["start"], line["end"], line["face"]) == pytest.approx((row["start"], row["end"], row["face"]))
         assert line["top"] == row["top"] and line["track"] == row["track"]
@@ -61,13 +68,13 @@ def _assert_same_numbers(lines, timeline):
 
 
 def test_a_file_played_in_real_time_gives_predicts_numbers_one_line_per_hop(tmp_path, capsys):
-    lines, timeline, elapsed = _live_and_predict(SINGLE, tmp_path, hop=1.0, "--overlay", str(tmp_path / "o.mp4"))
+    lines, timeline, elapsed, summary = _live_and_predict(SINGLE, tmp_path, capsys, 1.0, "--overlay",
+                                                          str(tmp_path / "o.mp4"))
     assert [line["window"] for line in lines] == [0, 1]  # [0, 2) and the last window [1, 2.4)
-    _assert_same_numbers(lines, timeline)
+    _assert_same_numbers(lines, timeline, summary)
     assert elapsed >= 2.4 * 0.95  # played at its own rate, not as fast as it decodes
-    summary = _summary(capsys.readouterr().err)
-    assert summary["frames_in"] == summary["frames_processed"] == 72
-    assert summary["windows_scored"] == 2 and summary["windows_skipped"] == 0 and summary["frames_dropped"] == 0
+    assert summary["frames_in"] == summary["frames_processed"] + summary["frames_dropped"] == 72
+    assert summary["windows_scored"] == 2 and summary["windows_skipped"] == 0
     assert 0 <= summary["latency_p50"] <= summary["latency_p95"]
     with av.open(str(tmp_path / "o.mp4")) as overlay:  # every frame, with boxes and labels drawn
         assert sum(1 for _ in overlay.decode(video=0)) == 72
@@ -75,12 +82,12 @@ def test_a_file_played_in_real_time_gives_predicts_numbers_one_line_per_hop(tmp_
 
 @pytest.mark.slow
 @pytest.mark.skipif(not WOLF.is_file(), reason="WolfgangLanger_Pexels.mp4 is absent")
-def test_the_twenty_second_video_in_real_time_takes_its_duration_and_equals_predict(tmp_path):
-    lines, timeline, elapsed = _live_and_predict(WOLF, tmp_path, hop=1.0)
+def test_the_twenty_second_video_in_real_time_takes_its_duration_and_equals_predict(tmp_path, capsys):
+    lines, timeline, elapsed, summary = _live_and_predict(WOLF, tmp_path, capsys, 1.0)
     assert 19.6 <= elapsed  # 472 frames at 23.98 fps
     assert [line["window"] for line in lines] == list(range(19))
     assert all(line["face"] and line["track"] == 0 for line in lines)
-    _assert_same_numbers(lines, timeline)
+    _assert_same_numbers(lines, timeline, summary)
 
 
 @pytest.mark.skipif(not NO_FACE.is_file(), reason="no_face.mp4 is absent")

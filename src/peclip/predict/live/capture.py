@@ -292,7 +292,9 @@ class LiveFeed:
         self.num_frames = 0  # unknown: a live source has no length
         self.walls: dict[int, float] = {}
         self.images: dict[int, object] = {}
+        self.dropped_before: dict[int, int] = {}  # frames the capture dropped just before this one
         self._count = 0
+        self._last_capture_index = -1
 
     def __iter__(self) -> Iterator[Frame]:
         for frame, wall in self.capture.frames():
@@ -300,6 +302,8 @@ class LiveFeed:
             self._count += 1
             self.walls[index] = wall
             self.images[index] = frame.image
+            self.dropped_before[index] = frame.index - self._last_capture_index - 1
+            self._last_capture_index = frame.index
             yield Frame(index, frame.time, frame.image)
 
     def release(self, index: int) -> None:
@@ -307,6 +311,7 @@ class LiveFeed:
         for i in [i for i in self.walls if i <= index]:
             del self.walls[i]
             self.images.pop(i, None)
+            self.dropped_before.pop(i, None)
 
     def __enter__(self) -> LiveFeed:
         return self

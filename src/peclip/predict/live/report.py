@@ -3,11 +3,12 @@
 A line (``peclip-live/1``)::
 
     {"stream_time": 3.0, "start": 1.0, "end": 3.0, "window": 1, "wall_time": 1733022000.12, "track": 0,
-     "face": true, "frames": 48, "face_frames": 48, "top": "happy", "top_probability": 0.61,
+     "face": true, "frames": 48, "face_frames": 48, "dropped": 0, "top": "happy", "top_probability": 0.61,
      "probabilities": {"happy": 0.61, ...}, "latency": 0.084}
 
 ``stream_time`` is the end of the window in seconds of stream time, ``wall_time`` the Unix time the
-line was made, ``latency`` the seconds from the capture of the window's last frame to the line.
+line was made, ``latency`` the seconds from the capture of the window's last frame to the line,
+``dropped`` the frames the capture dropped inside the window (the face stage was behind).
 A window of a person whose face covers too little of it (or of nobody) has ``face: false`` and no
 probabilities. Lines are written and flushed one by one (a live log cannot be written atomically).
 """
@@ -36,7 +37,7 @@ def window_record(job, probabilities: np.ndarray | None, class_names: list[str],
     window = job.window
     record = {"stream_time": window.end, "start": window.start, "end": window.end, "window": window.index,
               "wall_time": now, "track": job.track, "face": bool(job.face and probabilities is not None),
-              "frames": len(window.frames), "face_frames": len(window.face_frames),
+              "frames": len(window.frames), "face_frames": len(window.face_frames), "dropped": job.dropped,
               "top": None, "top_probability": None, "probabilities": None,
               "latency": (now - job.last_wall) if job.last_wall is not None else None}
     if record["face"]:

@@ -215,8 +215,9 @@ class LiveSession:
                     self.stats.frames_processed += 1
                     wall = feed.walls.get(frame.index)
                     image = feed.images.get(frame.index)
+                    dropped = feed.dropped_before.get(frame.index, 0)
                     feed.release(frame.index)
-                    for job in windows.push(frame, wall):
+                    for job in windows.push(frame, wall, dropped):
                         scorer.submit(job)
                     if image is not None and (self.overlay_path or (self.server and self.server.watched)):
                         label = self._label(frame.track) if frame.box is not None else None

@@ -29,6 +29,7 @@ class WindowJob:
     face: bool
     clip: list[TimedFrame] | None
     last_wall: float | None  # capture wall time (time.time()) of the window's last frame
+    dropped: int = 0  # frames the capture dropped between the window's first and last frame
 
     @property
     def key(self):
@@ -42,7 +43,7 @@ class PersonWindows:
         check_window_settings(length, hop)
         self.length, self.hop = float(length), float(hop)
         self.num_frames, self.sampling, self.min_face_fraction = num_frames, sampling, min_face_fraction
-        self._frames: deque[tuple[int, float, float | None]] = deque()  # (index, time, wall) of every frame
+        self._frames: deque[tuple[int, float, float | None, int]] = deque()  # (index, time, wall, dropped before)
         self._faces: dict[int, deque[TimedFrame]] = {}  # track -> that person's face frames
         self._next = 0  # the next window to close
         self._last_time: float | None = None
@@ -59,7 +60,7 @@ class PersonWindows:
     def buffered_frames(self) -> int:
         return len(self._frames) + sum(len(d) for d in self._faces.values())
 
-    def push(self, frame: TimedFrame, wall: float | None = None) -> list[WindowJob]:
+    def push(self, frame: TimedFrame, wall: float | None = None, dropped_before: int = 0) -> list[WindowJob]:
         """Add a frame (several per frame index when several faces are tracked); return the windows it closed."""
         if self._last_time is not None and frame.time < self._last_time:
             raise ValueError(f"frame {frame.index} at {frame.time:.3f} s comes before the previous frame "
@@ -70,7 +71,7 @@ class PersonWindows:
             jobs.extend(self._close(self._next, self._bounds(self._next)[1]))
             self._next += 1
         if not self._frames or self._frames[-1][0] != frame.index:
-            self._frames.append((frame.index, frame.time, wall))
+            self._frames.append((frame.index, frame.time, wall, dropped_before))
         if frame.box is not None and frame.track is not None:
             self._faces.setdefault(frame.track, deque()).append(frame)
         self._prune()
@@ -109,20 +110,21 @@ class PersonWindows:
         if not span:
             return []  # no frame at all (an outage): nothing to say about this window
         wall = span[-1][2]
+        dropped = sum(f[3] for f in span[1:])
         people = []
         for track, faces in sorted(self._faces.items()):
             mine = {f.index: f for f in faces if start <= f.time < end}
             if mine:
                 people.append((track, mine))
         if not people:
-            window = Window(k, start, end, [TimedFrame(i, t) for i, t, _ in span])
-            return [WindowJob(window, None, False, None, wall)]
+            window = Window(k, start, end, [TimedFrame(i, t) for i, t, _, _ in span])
+            return [WindowJob(window, None, False, None, wall, dropped)]
         jobs = []
         for track, mine in people:
             # every frame of the span; only this person's face frames carry a box and a crop
-            frames = [mine.get(i) or TimedFrame(i, t) for i, t, _ in span]
+            frames = [mine.get(i) or TimedFrame(i, t) for i, t, _, _ in span]
             window = Window(k, start, end, frames)
             face = window.has_face(self.min_face_fraction)
             clip = sample_clip(window, self.num_frames, self.sampling) if face else None
-            jobs.append(WindowJob(window, track, face, clip, wall))
+            jobs.append(WindowJob(window, track, face, clip, wall, dropped))
         return jobs
