@@ -28,6 +28,7 @@ COMMANDS = {
     "push": "push",
     "explain": "explain",
     "embed": "embed",
+    "live": "live",
 }
 
 

@@ -1,0 +1,85 @@
+"""``peclip live SOURCE``: emotions from a camera, a network stream or a file as they happen (JSON lines,
+an overlay video, a page to watch)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+
+from peclip.commands.arguments import add_model_arguments, model_request
+from peclip.predict.live.options import LiveOptions
+from peclip.predict.options import SAMPLINGS
+
+HELP = "score a camera, a network stream or a file live, per person, every hop (JSON lines, overlay, a web page)"
+
+log = logging.getLogger("peclip.commands.live")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="SOURCE",
+                        help="a camera (an index such as 0, or /dev/video0), a stream URL (rtsp://, http://, "
+                             "udp://, anything FFmpeg opens) or a video file")
+    add_model_arguments(parser, "model (give --checkpoint, or --model for zero-shot)")
+    win = parser.add_argument_group("windows")
+    win.add_argument("--window", type=float, default=LiveOptions.window, metavar="SECONDS",
+                     help="seconds of face crops per scored window (default %(default)s)")
+    win.add_argument("--hop", type=float, default=LiveOptions.hop, metavar="SECONDS",
+                     help="seconds of stream time between scored windows, at most --window (default %(default)s)")
+    win.add_argument("--sampling", choices=SAMPLINGS, default=LiveOptions.sampling,
+                     help="frames per window: tsn segment centres (default) or csim")
+    win.add_argument("--min-face-fraction", type=float, default=LiveOptions.min_face_fraction, metavar="F",
+                     help="a person's window has a face when at least this share of its frames shows it "
+                          "(default %(default)s)")
+    win.add_argument("--no-face-detection", action="store_true", help="use whole frames (already cropped faces)")
+    src = parser.add_argument_group("source")
+    src.add_argument("--realtime", action="store_true",
+                     help="play a file at its own frame rate (default: as fast as it goes, skipping nothing)")
+    src.add_argument("--reconnect", action="store_true",
+                     help="reopen a network stream that drops or ends, with exponential backoff "
+                          f"({LiveOptions.backoff} s doubling up to {LiveOptions.max_backoff} s)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--jsonl", metavar="FILE", help="write the JSON lines here instead of stdout")
+    out.add_argument("--overlay", metavar="OUT.mp4", help="also write the video with boxes and labels")
+    out.add_argument("--serve", type=int, metavar="PORT",
+                     help="serve a page with the live video and charts on http://127.0.0.1:PORT/ (0: a free port)")
+    out.add_argument("--summary-every", type=float, default=LiveOptions.summary_every, metavar="SECONDS",
+                     help="log a summary this often (default %(default)s; 0: only at the end)")
+    out.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    out.add_argument("--int8", action="store_true",
+                     help="CPU only: int8 dynamically quantised vision tower (see peclip predict --help)")
+
+
+def _options(args: argparse.Namespace) -> LiveOptions:
+    return LiveOptions(window=args.window, hop=args.hop, sampling=args.sampling,
+                       min_face_fraction=args.min_face_fraction, detect_faces=not args.no_face_detection,
+                       realtime=args.realtime, reconnect=args.reconnect, summary_every=args.summary_every)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = _options(args)  # validate settings before the model is built
+    request = model_request(args, "live", int8=args.int8, device=args.device)
+    # Deferred on purpose: the model stack imports torch, which `peclip --help` must not wait for.
+    from peclip.predict.live.session import LiveSession
+    from peclip.predict.models import ModelRequest, build_model
+
+    session = LiveSession(build_model(ModelRequest(**request)), args.source, options, jsonl=args.jsonl,
+                          overlay=args.overlay, serve=args.serve)
+
+    def stop(signum, _frame) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        session.stop()
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        url = session.start_server()
+        if url:
+            print(f"serving {url}", file=sys.stderr, flush=True)
+        summary = session.run()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    print("summary " + json.dumps(summary), file=sys.stderr, flush=True)
+    return 0
