@@ -41,9 +41,10 @@ class _Scored:
     probabilities: np.ndarray | None = None
 
 
-def sample_clip(window: Window, num_frames: int, sampling: str) -> list[TimedFrame]:
-    """``num_frames`` of the window's face frames: TSN segment centres, or the CSIM max-change pick."""
-    faces = window.face_frames
+def sample_clip(window: Window, num_frames: int, sampling: str, track: int | None = ...) -> list[TimedFrame]:
+    """``num_frames`` of the window's face frames (of ``track`` when given): TSN segment centres, or the
+    CSIM max-change pick."""
+    faces = window.face_frames if track is ... else window.face_frames_of(track)
     if sampling == "csim":
         indices = csim_frame_indices(np.stack([f.crop for f in faces]), num_frames)
     else:
@@ -71,13 +72,17 @@ def predict_frames(model: PEClip, frames: Iterable[TimedFrame], duration_of, opt
         pending.clear()
 
     def handle(window: Window) -> None:
-        has_face = window.has_face(options.min_face_fraction)
-        entry = _Scored(window, len(window.frames), len(window.face_frames), has_face,
-                        window.track() if has_face else None, window.frames[0].index if window.frames else -1)
-        done.append(entry)
-        if has_face:
-            pending.append((entry, sample_clip(window, num_frames, options.sampling)))
-        window.frames = []  # only the sampled clip keeps its crops, until its batch is scored
+        # One entry per person (face track) seen in enough of the window's frames; one without a face if none.
+        first = window.frames[0].index if window.frames else -1
+        tracks = [t for t in window.tracks() if window.has_face(options.min_face_fraction, t)]
+        if not tracks:
+            faces = max((len(window.face_frames_of(t)) for t in window.tracks()), default=0)
+            done.append(_Scored(window, len(window.frames), faces, False, None, first))
+        for track in tracks:
+            entry = _Scored(window, len(window.frames), len(window.face_frames_of(track)), True, track, first)
+            done.append(entry)
+            pending.append((entry, sample_clip(window, num_frames, options.sampling, track)))
+        window.frames = []  # only the sampled clips keep their crops, until their batch is scored
         if len(pending) >= options.batch_size:
             flush()
 
@@ -96,10 +101,14 @@ def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOption
     """Predict the emotion over time in the video (or image) at ``path``.
 
     ``options`` (or keyword arguments of :class:`~peclip.predict.options.PredictOptions`, e.g.
-    ``window=2.0, stride=1.0, compound=True``) say how windows are cut and scored. ``detector`` replaces
-    the default Haar face detector (any :class:`peclip.faces.FaceDetector`); ``face_options`` (a
-    :class:`peclip.faces.FaceOptions`, or ``prepare``'s options) changes the tracker settings, which
-    default to those of ``peclip prepare`` (crops are cut at the model's input size); ``overlay``
+    ``window=2.0, stride=1.0, compound=True``) say how windows are cut and scored. Every face is tracked
+    as a person: the timeline has a row per window and person (``track``; a window without a face has one
+    row with ``face`` false). ``detector`` replaces the face detector ``face_options.detector`` names
+    (any :class:`peclip.faces.FaceDetector`); ``face_options`` (a :class:`peclip.faces.FaceOptions`, or
+    ``prepare``'s options) changes the face settings, which default to those of ``peclip prepare``, and
+    for a checkpoint to the detector and alignment its training data was cropped with when its run
+    recorded them (:func:`peclip.predict.models.recorded_face_options`); crops are cut at the model's
+    input size. ``overlay``
     writes an MP4 with the face box and the emotion drawn on every frame; ``progress`` shows a progress
     bar over frames.
     """
