@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SELECTS = ("largest", "center")
+#: the file, beside a prepared manifest and in a training run folder, that says how the face crops were made
+FACES_RECORD = "faces.json"
 #: the built-in face detectors (peclip.faces.detectors.DETECTORS), the default first
 DETECTOR_NAMES = ("retinaface", "haar")
 
@@ -67,3 +69,9 @@ class FaceOptions:
             raise ValueError(f"detect_every={self.detect_every!r} must be a positive integer (1: every frame)")
         if not 0 < self.smoothing <= 1:
             raise ValueError(f"smoothing={self.smoothing} must be in (0, 1] (weight of the new detection)")
+
+
+def read_face_record(data: dict) -> FaceOptions:
+    """The :class:`FaceOptions` a ``faces.json`` record describes (its other keys, e.g. ``size``, ignored)."""
+    fields = {k: data[k] for k in ("detector", "align", "margin", "detect_size", "min_face") if k in data}
+    return FaceOptions(**fields)

@@ -64,7 +64,8 @@ def load_model_bytes() -> bytes:
             data = node.value.value
             break
     else:
-        raise MissingDetectorPackage(f"{path} has no WEIGHTS bytes literal; install the version peclip knows: {INSTALL}")
+        raise MissingDetectorPackage(f"{path} has no WEIGHTS bytes literal; install the version peclip knows: "
+                                     f"{INSTALL}")
     digest = hashlib.sha256(data).hexdigest()
     if digest != WEIGHTS_SHA256:
         raise MissingDetectorPackage(f"{path}: the model's SHA-256 is {digest}, not the {PACKAGE} {VERSION} model "
@@ -122,8 +123,8 @@ class RetinaFaceDetector:
     shorter side tall is kept after NMS at IoU ``nms_threshold``.
     """
 
-    def __init__(self, detect_size: int = FaceOptions.detect_size, min_face: float = FaceOptions.min_face, score_threshold: float = 0.8,
-                 nms_threshold: float = 0.4, threads: int | None = None):
+    def __init__(self, detect_size: int = FaceOptions.detect_size, min_face: float = FaceOptions.min_face,
+                 score_threshold: float = 0.8, nms_threshold: float = 0.4, threads: int | None = None):
         if detect_size < 32:
             raise ValueError(f"detect_size={detect_size} is too small for RetinaFace; use at least 32 (e.g. 320)")
         if not 0 <= min_face < 1 or not 0 < score_threshold < 1 or not 0 < nms_threshold <= 1:

@@ -1,4 +1,4 @@
-"""The class probabilities over time, one panel per person, as a figure (matplotlib, drawn off-screen with the Agg canvas)."""
+"""The class probabilities over time, one panel per person (matplotlib, drawn off-screen with the Agg canvas)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from peclip.atomic import atomic_write
-
 
 #: panels drawn at most (one per person); further people are named in the last panel's title
 MAX_PANELS = 6

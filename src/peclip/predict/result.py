@@ -24,7 +24,8 @@ FORMAT = "peclip-timeline/1"
 class PredictionResult:
     """Per-window, per-person predictions for one video (or image).
 
-    Arrays have one row per window and person (``tracks``; a window without a face has one row): ``starts``/``ends`` (s), ``face`` (bool), ``frames`` and
+    Arrays have one row per window and person (``tracks``; a window without a face has one row):
+    ``starts``/``ends`` (s), ``face`` (bool), ``frames`` and
     ``face_frames`` (counts), ``probabilities`` ``(W, C)`` (NaN rows where ``face`` is False) and, when
     compound scores were asked for, ``compound`` ``(W, 7)``. ``frame_times`` and ``frame_boxes`` keep
     the timestamp and the ``(track, box)`` of each face of every video frame (for the overlay).
