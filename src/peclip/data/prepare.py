@@ -47,7 +47,7 @@ from peclip.data.manifest import UNLABELLED, ClipItem, Problem, parse_label, rea
 from peclip.data.prepare_options import PrepareOptions
 from peclip.data.video import VideoReadError, list_frames, open_video
 from peclip.faces.align import face_crop
-from peclip.faces.detectors import FaceDetector
+from peclip.faces.detectors import FaceDetector, resolved
 from peclip.faces.options import FACES_RECORD
 from peclip.faces.tracking import tracker_for
 from peclip.labels import LabelSet, get_label_set
@@ -401,7 +401,7 @@ def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     """Prepare every input video into ``out_dir`` and write ``out_dir/manifest.csv``; see the module
     docstring. Class names (``label``, manifest labels) refer to ``label_set``, whose names the manifest
     gets. ``workers > 1`` runs videos in parallel processes (``detector`` must then pickle)."""
-    options = options or PrepareOptions()
+    options = resolved(options or PrepareOptions()) if detector is None else (options or PrepareOptions())
     label_set = get_label_set(label_set) if isinstance(label_set, str) else label_set
     out_dir = Path(out_dir)
     jobs, problems = collect_jobs(inputs, label, label_set, root)

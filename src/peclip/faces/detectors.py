@@ -8,6 +8,8 @@ face, which alignment needs; ``haar`` needs nothing beyond OpenCV and gives boxe
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -16,9 +18,11 @@ import cv2
 import numpy as np
 
 from peclip.faces.box import Box
-from peclip.faces.options import DETECTOR_NAMES, FaceOptions
+from peclip.faces.options import AUTO, DETECTOR_NAMES, FaceOptions
 from peclip.faces.retinaface import INSTALL as RETINAFACE_INSTALL
-from peclip.faces.retinaface import RetinaFaceDetector
+from peclip.faces.retinaface import MissingDetectorPackage, RetinaFaceDetector, load_model_bytes
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -119,8 +123,28 @@ assert tuple(DETECTORS) == DETECTOR_NAMES, "faces.options.DETECTOR_NAMES must li
 def detector_spec(name: str) -> DetectorSpec:
     """The registry entry ``name``; a ValueError lists the valid names."""
     if name not in DETECTORS:
-        raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join(DETECTORS)}")
+        raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join((AUTO, *DETECTORS))}")
     return DETECTORS[name]
+
+
+def resolve_detector_name(name: str) -> str:
+    """``name``, or for ``auto`` the first detector whose package is installed (retinaface, else haar with a
+    warning that says which ``pip install`` brings retinaface)."""
+    if name != AUTO:
+        detector_spec(name)
+        return name
+    try:
+        load_model_bytes()
+    except MissingDetectorPackage as err:
+        log.warning("face detector: falling back to OpenCV's Haar cascade (no landmarks, so no alignment): %s", err)
+        return "haar"
+    return "retinaface"
+
+
+def resolved(options: FaceOptions) -> FaceOptions:
+    """``options`` with ``detector="auto"`` replaced by the detector it stands for (what gets recorded)."""
+    name = resolve_detector_name(options.detector)
+    return options if name == options.detector else dataclasses.replace(options, detector=name)
 
 
 def create_detector(name: str | None = None, options: FaceOptions | None = None) -> FaceDetector:
@@ -131,4 +155,4 @@ def create_detector(name: str | None = None, options: FaceOptions | None = None)
     ``pip install`` brings it) when the detector's package is absent.
     """
     options = options or FaceOptions()
-    return detector_spec(name or options.detector).build(options)
+    return detector_spec(resolve_detector_name(name or options.detector)).build(options)

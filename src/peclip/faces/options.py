@@ -14,8 +14,10 @@ from dataclasses import dataclass
 SELECTS = ("largest", "center")
 #: the file, beside a prepared manifest and in a training run folder, that says how the face crops were made
 FACES_RECORD = "faces.json"
-#: the built-in face detectors (peclip.faces.detectors.DETECTORS), the default first
+#: the built-in face detectors (peclip.faces.detectors.DETECTORS), the preferred first
 DETECTOR_NAMES = ("retinaface", "haar")
+#: the default detector choice: retinaface when its weights package is installed, else haar (with a warning)
+AUTO = "auto"
 
 
 @dataclass
@@ -29,7 +31,8 @@ class FaceOptions:
     ``center``); ``smoothing`` weight of a new detection in the box average.
 
     ``detector`` [--detector] a name of :data:`DETECTOR_NAMES` (``retinaface``: 5 landmarks; ``haar``:
-    boxes only, needs nothing extra); ``align`` [--align/--no-align] crops the face by a similarity
+    boxes only, needs nothing extra) or ``auto`` (the default: retinaface when its package is installed,
+    else haar with a warning that names the ``pip install``); ``align`` [--align/--no-align] crops the face by a similarity
     transform of its 5 landmarks onto a canonical template (eyes level, fixed eye distance;
     :mod:`peclip.faces.align`) instead of a square around the box (a detector without landmarks always
     gives square crops); ``max_faces`` [--max-faces] faces tracked at once (None: all);
@@ -44,7 +47,7 @@ class FaceOptions:
     min_face: float = 0.05
     select: str = "largest"
     smoothing: float = 0.6
-    detector: str = DETECTOR_NAMES[0]
+    detector: str = AUTO
     align: bool = True
     max_faces: int | None = None
     min_face_size: float = 0.0
@@ -59,8 +62,9 @@ class FaceOptions:
             raise ValueError(f"detect_size={self.detect_size!r} is too small; use at least 48 (default 240)")
         if not 0 < self.min_face < 1:
             raise ValueError(f"min_face={self.min_face} must be a fraction of the shorter side in (0, 1)")
-        if self.detector not in DETECTOR_NAMES:
-            raise ValueError(f"unknown face detector {self.detector!r}; choose one of: {', '.join(DETECTOR_NAMES)}")
+        if self.detector not in (AUTO, *DETECTOR_NAMES):
+            raise ValueError(f"unknown face detector {self.detector!r}; choose one of: "
+                             f"{', '.join((AUTO, *DETECTOR_NAMES))}")
         if self.max_faces is not None and (not isinstance(self.max_faces, int) or self.max_faces < 1):
             raise ValueError(f"max_faces={self.max_faces!r} must be a positive integer, or None for all faces")
         if self.min_face_size < 0:

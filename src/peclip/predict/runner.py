@@ -20,6 +20,7 @@ import numpy as np
 
 from peclip.data.csim_sampling import csim_frame_indices
 from peclip.data.sampling import tsn_indices
+from peclip.faces.detectors import resolved
 from peclip.faces.options import FaceOptions
 from peclip.model import PEClip
 from peclip.predict.compound import check_compound_support, compound_names, compound_scores
@@ -111,7 +112,7 @@ def resolve_face_options(model: PEClip, face_options=None, face_settings: dict |
             log.info("cropping faces as the training data of %s was cropped: %s", model.checkpoint, face_options)
     base = face_options or FaceOptions()
     fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(FaceOptions)}
-    return FaceOptions(**{**fields, **(face_settings or {})})
+    return resolved(FaceOptions(**{**fields, **(face_settings or {})}))
 
 
 def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOptions | None = None, *,
