@@ -32,8 +32,8 @@ class FaceOptions:
 
     ``detector`` [--detector] a name of :data:`DETECTOR_NAMES` (``retinaface``: 5 landmarks; ``haar``:
     boxes only, needs nothing extra) or ``auto`` (the default: retinaface when its package is installed,
-    else haar with a warning that names the ``pip install``); ``align`` [--align/--no-align] crops the face by a similarity
-    transform of its 5 landmarks onto a canonical template (eyes level, fixed eye distance;
+    else haar with a warning that names the ``pip install``); ``align`` [--align/--no-align] crops the
+    face by a similarity transform of its 5 landmarks onto a canonical template (eyes level, fixed eye distance;
     :mod:`peclip.faces.align`) instead of a square around the box (a detector without landmarks always
     gives square crops); ``max_faces`` [--max-faces] faces tracked at once (None: all);
     ``min_face_size`` [--min-face-size] smallest face side in px of the full frame (0: no limit beyond
