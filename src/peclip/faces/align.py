@@ -6,8 +6,9 @@ out about the crop centre by ``1.25 / (1 + 2 * margin)`` so that ``--margin`` wi
 widens square ones (at the default 0.25 the eyes are 26 % of the crop apart, at 47 % of its height).
 
 :func:`align_face` warps the frame (bilinear, black outside the frame) by the similarity that puts the
-two eye centres exactly on the template's: eyes level, a fixed eye distance and position (docs/faces.md). The least-squares fit of all five points (:func:`similarity`,
-Umeyama 1991, as ArcFace does) was measured against it on the four test stills: it leaves the eyes
+two eye centres exactly on the template's: eyes level, a fixed eye distance and position
+(docs/faces.md). The least-squares fit of all five points (:func:`similarity`, Umeyama 1991, as
+ArcFace does) was measured against it on the four test stills: it leaves the eyes
 0.5-10 px (at 224 px) from the template, because real faces differ from the template's nose and mouth
 (10 px on the 45-degree head turn), while the eye fit leaves only the landmark detector's own noise.
 The price: a face turned sideways shows its eyes closer together, so it is enlarged (by about
