@@ -2,9 +2,14 @@
 
     python benchmarks/bench_predict.py [--video PATH] [--models test-clip-vit-b16 clip-vit-b16 peclip-vit-b16]
                                        [--device cpu] [--json out.json]
+    python benchmarks/bench_predict.py --face-table [--seconds 10]   # the face stage per detector only
+
+``--face-table`` times the face stage alone (decode, detect, track, align, crop at 224 px) per detector
+and ``--detect-every`` k, in ms per frame, with a decode-only row as the floor; the rows are interleaved
+in rounds and the median round is reported, so a loaded machine slows every row alike.
 
 The video (default ``../shared/data/WolfgangLanger_Pexels.mp4``, 19.7 s at 640x360) is decoded and
-face-tracked once per crop size, timed (the face stage: decoding + Haar tracking + cropping). The
+face-tracked once per crop size, timed (the face stage: decoding + detection + tracking + cropping). The
 model stage then windows and scores those frames (2 s windows, 1 s stride, T from the model) for
 each model with random weights. For frame-independent models (plain CLIP: no TDA) it runs twice: with
 the frame cache (the default: a frame shared by overlapping windows is encoded once) and without it
@@ -51,6 +56,37 @@ def face_stage(video: Path, size: int, seconds: float | None) -> tuple[list, flo
     return frames, duration, elapsed
 
 
+def face_table(video: Path, seconds: float | None, rounds: int = 3) -> list[dict]:
+    """ms per frame of the face stage for each detector and detect-every setting (module docstring)."""
+    from peclip.data.video import open_video
+    from peclip.faces import FaceOptions
+
+    settings = [("decode only", None, None)] + [(d, k, True) for d in ("retinaface", "haar") for k in (1, 2, 3)]
+    times: dict[int, list[float]] = {i: [] for i in range(len(settings))}
+    counts: dict[int, int] = {}
+    for _ in range(rounds):
+        for i, (detector, every, align) in enumerate(settings):
+            start = time.perf_counter()
+            if detector == "decode only":
+                with open_video(video) as frames:
+                    n = sum(1 for f in frames if seconds is None or f.time < seconds)
+            else:
+                options = FaceOptions(detector=detector, detect_every=every, align=align)
+                n = 0
+                for frame in FaceFrameSource(video, 224, face_options=options):
+                    if seconds is not None and frame.time >= seconds:
+                        break
+                    n += 1
+            times[i].append((time.perf_counter() - start) / n * 1000)
+            counts[i] = n
+    rows = []
+    for i, (detector, every, align) in enumerate(settings):
+        rows.append({"detector": detector, "detect_every": every or "", "align": "" if align is None else align,
+                     "frames": counts[i], "ms/frame (median)": sorted(times[i])[len(times[i]) // 2],
+                     "ms/frame (min)": min(times[i])})
+    return rows
+
+
 def model_stage(model: peclip.PEClip, frames: list, duration: float, frame_cache: bool | None,
                 device: torch.device) -> dict:
     scorer = WindowScorer(model, frame_cache=frame_cache)
@@ -73,6 +109,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seconds", type=float, help="use only the first SECONDS of the video (default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--face-table", action="store_true", help="time the face stage per detector only")
     args = parser.parse_args()
     if not args.video.is_file():
         raise SystemExit(f"{args.video} not found; pass --video PATH (a video with a face)")
@@ -80,6 +117,12 @@ def main() -> None:
     info = common.machine_info(device)
     print(f"machine: {info}")
     print(f"video: {args.video.name}")
+    if args.face_table:
+        rows = face_table(args.video, args.seconds)
+        print(common.table(rows, list(rows[0])))
+        if args.json:
+            args.json.write_text(json.dumps({"machine": info, "video": str(args.video), "faces": rows}, indent=2))
+        return
 
     stages: dict[int, tuple[list, float, float]] = {}
     rows = []

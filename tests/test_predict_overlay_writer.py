@@ -25,7 +25,7 @@ def test_overlay_video_has_one_frame_per_input_frame(tmp_path, width, height, fp
 
 def test_draw_frame_marks_the_box_and_leaves_the_input_untouched():
     frame = np.zeros((120, 160, 3), dtype=np.uint8)
-    drawn = draw_frame(frame, (40, 30, 100, 90), "happiness 0.81", 1.5)
+    drawn = draw_frame(frame, [((40, 30, 100, 90), "happiness 0.81", 0)], 1.5)
     assert frame.sum() == 0
     assert drawn[30, 40:100].any() and drawn[60, 70].sum() == 0  # box edge drawn, its inside untouched
-    assert draw_frame(frame, None, None, 0.0).any()  # "no face" and the time are written
+    assert draw_frame(frame, [], 0.0).any()  # "no face" and the time are written

@@ -34,7 +34,8 @@ def test_face_is_found_in_nearly_every_frame(prepared):
     result = _result(summary, "WolfgangLanger_Pexels")
     assert result.status == "done" and result.frames_total == 472
     track = json.loads((out / "_tracks" / "WolfgangLanger_Pexels.json").read_text())
-    detected = sum(row[-1] for row in track["frames"])
+    [person] = track["tracks"]  # one person: one clip
+    detected = sum(row[-1] for row in person["frames"])
     assert detected / 472 >= 0.95  # detections, not held boxes
     assert result.frames_written / 472 >= 0.95
     frames = list_frames(out / "WolfgangLanger_Pexels")
@@ -71,7 +72,7 @@ def test_face_that_leaves_is_cut_at_the_gap_and_reported(prepared):
     hold = json.loads((out / "_tracks" / "face_noface.json").read_text())["hold_frames"]
     assert end - start + 1 > hold
     track = json.loads((out / "_tracks" / "face_noface.json").read_text())
-    written = [row[0] for row in track["frames"]]
+    written = [row[0] for person in track["tracks"] for row in person["frames"]]
     assert max(written) < start  # boxes held after the face left are not written
     assert result.frames_written == len(list_frames(out / "face_noface")) == len(written)
     assert "face_noface.mov: no face in frames" in summary.format()

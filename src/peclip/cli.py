@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError, ImportError) as err:
         # Library errors are written to be read by people: show the message, not a traceback.
         if args.verbose:
             raise

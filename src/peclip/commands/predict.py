@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from peclip.commands.arguments import add_model_arguments, model_request
+from peclip.commands.face_flags import add_face_arguments, face_settings
 from peclip.predict.inputs import find_inputs
 from peclip.predict.options import RANDOM_WEIGHTS_NOTE, SAMPLINGS, PredictOptions
 
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="use whole frames (for videos that are already cropped to the face)")
     win.add_argument("--compound", action="store_true",
                      help="also score the 7 C-EXPR-DB compound expressions (sum of the two basic probabilities)")
+    add_face_arguments(parser, keep_unset=True)
     out = parser.add_argument_group("output")
     out.add_argument("--output", "-o", default="peclip-predictions", metavar="DIR",
                      help="folder for <name>.csv, <name>.json, <name>.png (default ./peclip-predictions)")
@@ -68,8 +70,8 @@ def _print_summary(result, written: dict) -> None:
         print(f"  WARNING {RANDOM_WEIGHTS_NOTE} (no fine-tuned checkpoint; pass --checkpoint RUN or "
               "--model clip-vit-b16 --pretrained openai)")
     for track in summary["tracks"]:
-        print(f"  face track {track['track']}: {track['dominant']} for {100 * track['dominant_share']:.0f} % of "
-              f"{track['seconds']:.1f} s")
+        print(f"  person (face track) {track['track']}: {track['dominant']} for "
+              f"{100 * track['dominant_share']:.0f} % of {track['seconds']:.1f} s")
     for kind, path in written.items():
         print(f"  {kind:<8} {path}")
 
@@ -77,6 +79,7 @@ def _print_summary(result, written: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     options = _options(args)  # validate settings before the model is built
     request = model_request(args, "predict", int8=args.int8, device=args.device)
+    faces = face_settings(args)
     # Deferred on purpose: the model stack imports torch, which `peclip --help` must not wait for.
     from tqdm import tqdm
 
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     stems = _unique_stems(files)
     for path in tqdm(files, desc="videos", unit="file", disable=not many):
         try:
-            result = predict_video(model, path, options, progress=not many)
+            result = predict_video(model, path, options, progress=not many, face_settings=faces)
             written = result.save(args.output, stem=stems[path], plot=not args.no_plot, overlay=args.overlay)
         except _FILE_ERRORS as err:
             failures.append((str(path), str(err)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from peclip.commands.face_flags import add_face_arguments, face_settings
 from peclip.data.prepare_options import PrepareOptions
 from peclip.faces.options import SELECTS
 from peclip.labels import get_label_set
@@ -29,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-face", type=float, default=PrepareOptions.min_face,
                         help="smallest face to find, as a fraction of the frame's shorter side (default %(default)s)")
     parser.add_argument("--select", choices=SELECTS, default=PrepareOptions.select,
-                        help="which face a track starts on when several are seen (default %(default)s)")
+                        help="which faces are tracked first when --max-faces limits them (default %(default)s)")
+    add_face_arguments(parser)
     parser.add_argument("--workers", type=int, default=1, help="videos processed in parallel (default 1)")
     parser.add_argument("--label", help="label of every non-manifest input: a class name or index")
     parser.add_argument("--label-set", default="basic7",
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     options = PrepareOptions(size=args.size, margin=args.margin, max_gap=args.max_gap, detect_size=args.detect_size,
                              min_face=args.min_face, select=args.select, jpeg_quality=args.jpeg_quality,
                              report_duplicates=args.report_duplicates, duplicate_threshold=args.duplicate_threshold,
-                             force=args.force)
+                             force=args.force, **face_settings(args))
     summary = prepare_videos(args.inputs, args.out, options, label=args.label, label_set=get_label_set(args.label_set),
                              root=args.root, workers=args.workers, progress=not args.no_progress)
     print(summary.format())

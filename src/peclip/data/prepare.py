@@ -1,20 +1,26 @@
 """``peclip prepare``: raw videos -> face-cropped frame folders + a manifest ready for training.
 
 For every input video (a file, the videos and frame folders under a folder, or the rows of a
-manifest) the frames are decoded once, a :class:`~peclip.faces.FaceTracker` follows the face, and
-each frame with a face box is cropped square, resized and written as ``<out>/<name>/00001.jpg ...``
-(numbered without holes, so the folder is a clip). The few frames a new track needs to be confirmed
-are written too once it is. Frames without a face:
+manifest) the frames are decoded once and :class:`~peclip.faces.FaceTracks` follows every face as a
+person (``--largest-face`` keeps only the biggest). Each track is one clip: every frame with its face
+is cropped (aligned on the 5 landmarks by default, or square around the box with ``--no-align``),
+resized and written as ``<out>/<name>/00001.jpg ...`` for the first person and
+``<out>/<name>_face<k>/...`` for person ``k`` (numbered without holes, so a folder is a clip), with a
+manifest row each. The few frames a new track needs to be confirmed are written too once it is.
+Frames without a face:
 
 - a short miss (up to ``max_gap`` seconds) keeps the last box, when the face comes back afterwards;
-- a longer one ends the track: those frames are not written and the video is *reported* with the gap
-  (frame range and seconds), in the summary and in its track file;
+- a longer one ends the track (a face that comes back is a new track, a new clip); frames where no
+  face is seen for longer than the hold are *reported* as gaps of the video (frame range and seconds),
+  in the summary and in its track file;
 - a video with no face at all is *skipped* (reported, nothing written).
 
-Each video's track (box per written frame, gaps, optional duplicate-frame report) goes to
-``<out>/_tracks/<name>.json``, written last: it is the completion marker. A second run skips videos
-whose track file says they are complete and redoes the others (a folder without it is partial).
-The manifest ``<out>/manifest.csv`` lists the clips of this run with paths relative to ``<out>``.
+Each video's tracks (per track: the box per written frame; gaps, the detector and the alignment,
+optional duplicate-frame report of the first track) go to ``<out>/_tracks/<name>.json``, written last:
+it is the completion marker. A second run skips videos whose track file says they are complete and
+redoes the others (a folder without it is partial). The manifest ``<out>/manifest.csv`` lists the
+clips of this run with paths relative to ``<out>``, and ``<out>/faces.json`` says how the crops were
+made (detector, alignment, size, margin) so that prediction can crop the same way.
 """
 
 from __future__ import annotations
@@ -40,9 +46,9 @@ from peclip.data.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from peclip.data.manifest import UNLABELLED, ClipItem, Problem, parse_label, read_manifest, write_csv_manifest
 from peclip.data.prepare_options import PrepareOptions
 from peclip.data.video import VideoReadError, list_frames, open_video
-from peclip.faces.box import Box
-from peclip.faces.crop import crop_face
-from peclip.faces.detectors import FaceDetector
+from peclip.faces.align import face_crop
+from peclip.faces.detectors import FaceDetector, resolved
+from peclip.faces.options import FACES_RECORD
 from peclip.faces.tracking import tracker_for
 from peclip.labels import LabelSet, get_label_set
 
@@ -50,6 +56,8 @@ log = logging.getLogger(__name__)
 
 TRACKS_DIR = "_tracks"
 MANIFEST_NAME = "manifest.csv"
+#: how this folder's crops were made (detector, alignment, size, margin): training runs and predict read it
+FACES_NAME = FACES_RECORD
 MANIFEST_SUFFIXES = (".csv", ".txt")
 
 
@@ -80,6 +88,7 @@ class VideoResult:
     reported_gaps: list[tuple[int, int]] = field(default_factory=list)
     held_frames: int = 0
     duplicates: list[tuple[int, float]] | None = None
+    clips: list[tuple[int, str, int]] = field(default_factory=list)  # (track, folder name, frames written)
     message: str = ""
     seconds: float = 0.0
     resumed: bool = False
@@ -134,7 +143,8 @@ class PrepareSummary:
         for p in self.problems:
             lines.append(f"  input problem {p}")
         if self.manifest is not None:
-            lines.append(f"manifest: {self.manifest} ({len(self.done)} clips)")
+            clips = sum(len(r.clips) for r in self.done)
+            lines.append(f"manifest: {self.manifest} ({clips} clips from {len(self.done)} videos)")
         return "\n".join(lines)
 
 
@@ -213,6 +223,11 @@ def _runs(indices: Sequence[int], total: int) -> list[tuple[int, int]]:
     return gaps
 
 
+def clip_name(name: str, track: int) -> str:
+    """The output folder of a video's face track: ``<name>`` for the first person, ``<name>_face<k>`` after."""
+    return name if track == 0 else f"{name}_face{track}"
+
+
 def _load_complete(out_dir: Path, job: Job) -> VideoResult | None:
     track = _track_path(out_dir, job.name)
     if not track.is_file():
@@ -224,14 +239,17 @@ def _load_complete(out_dir: Path, job: Job) -> VideoResult | None:
         return None
     if data.get("source") != str(job.source) or data.get("status") not in ("done", "gaps", "no_face"):
         return None
-    folder = out_dir / job.name
-    if data["status"] != "no_face" and (not folder.is_dir() or len(list_frames(folder)) != data.get("frames_written")):
-        return None
+    clips = data.get("tracks", [])
+    for clip in clips:
+        folder = out_dir / clip["name"]
+        if not folder.is_dir() or len(list_frames(folder)) != clip.get("frames_written"):
+            return None
     fields = {k: data[k] for k in ("source", "name", "status", "frames_total", "frames_written", "fps", "held_frames",
                                    "message") if k in data}
     result = VideoResult(**fields, resumed=True)
     result.gaps = [tuple(g) for g in data.get("gaps", [])]
     result.reported_gaps = [tuple(g) for g in data.get("reported_gaps", [])]
+    result.clips = [(c["track"], c["name"], c["frames_written"]) for c in clips]
     dup = data.get("duplicates")
     result.duplicates = [tuple(d) for d in dup] if dup is not None else None
     return result
@@ -243,15 +261,17 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 class _CropWriter:
-    """Writes a video's face crops as ``00001.jpg ...`` (numbered without holes) and records each one."""
+    """Writes one face track's crops as ``00001.jpg ...`` (numbered without holes) and records each one."""
 
-    def __init__(self, folder: Path, options: PrepareOptions):
-        self.folder, self.options = folder, options
+    def __init__(self, folder: Path, options: PrepareOptions, track: int = 0):
+        self.folder, self.options, self.track = folder, options, track
         self.records: list[list] = []  # source frame, box, detected
         self.small: list[np.ndarray] = []  # 112 px copies for the duplicate report
         self.params = [int(cv2.IMWRITE_JPEG_QUALITY), options.jpeg_quality]
 
     def write(self, index: int, crop: np.ndarray, box: list[float], detected: bool) -> None:
+        if not self.records:
+            self.folder.mkdir(parents=True, exist_ok=True)
         name = self.folder / f"{len(self.records) + 1:05d}.jpg"
         if not cv2.imwrite(str(name), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), self.params):
             raise OSError(f"cannot write {name}")
@@ -260,44 +280,62 @@ class _CropWriter:
             self.small.append(cv2.resize(crop, (112, 112), interpolation=cv2.INTER_AREA))
 
 
-def _crop_video(job: Job, options: PrepareOptions, detector: FaceDetector | None, writer: _CropWriter,
-                result: VideoResult):
-    """Decode ``job``'s video, track the face and write its crops; returns the tracker (for its hold).
+def _crop_video(job: Job, options: PrepareOptions, detector: FaceDetector | None, out_dir: Path,
+                result: VideoResult) -> tuple[object, dict[int, _CropWriter]]:
+    """Decode ``job``'s video, track every face and write each track's crops; returns the tracker (for its
+    hold) and the writers by track id.
 
-    Frames held through a miss are written only when the face comes back; the frames of a track that
-    awaits confirmation only when it is confirmed.
+    Per track, frames held through a miss are written only when the face comes back; the frames of a
+    track that awaits confirmation only when it is confirmed. ``--largest-face`` (``max_faces=1``) keeps
+    one track.
     """
-    pending: list[tuple[int, np.ndarray, list[float]]] = []
-    tentative: list[tuple[int, np.ndarray, list[float]]] = []
+    Early = list[tuple[int, np.ndarray, list[float]]]
+    tentative: dict[int, Early] = {}  # key -> crops before confirmation
+    pending: dict[int, Early] = {}  # key -> crops held through a miss
+    writers: dict[int, _CropWriter] = {}
     with open_video(job.source) as video:
         result.fps = video.fps
         tracker = tracker_for(options, video.fps, detector)
         for frame in video:
             result.frames_total += 1
-            found = tracker.update(frame.image)
-            if found.box is None:
-                pending.clear()  # held frames after which the face never came back: not a face
-                if found.face is None:
-                    tentative.clear()  # a track that was not confirmed died
-                else:
-                    # A face seen while its track awaits confirmation: kept if the track is confirmed.
-                    side = max(found.face.width, found.face.height) * (1 + 2 * options.margin)
-                    box = Box.square(*found.face.center, side)
-                    tentative.append((frame.index, crop_face(frame.image, box, options.size), box.as_list()))
-                continue
-            crop = crop_face(frame.image, found.box, options.size)  # (S, S, 3)
-            if found.held:
-                pending.append((frame.index, crop, found.box.as_list()))
-                continue
-            for index, early_crop, early_box in tentative:
-                writer.write(index, early_crop, early_box, detected=True)
-            for index, held_crop, held_box in pending:
-                writer.write(index, held_crop, held_box, detected=False)
-            result.held_frames += len(pending)
-            tentative.clear()
-            pending.clear()
-            writer.write(frame.index, crop, found.box.as_list(), detected=True)
-    return tracker
+            faces = tracker.update(frame.image)
+            seen = {f.key for f in faces}
+            for store in (tentative, pending):  # tracks that died or were dropped: their early/held crops go
+                for key in [k for k in store if k not in seen]:
+                    del store[key]
+            for found in faces:
+                crop = face_crop(frame.image, found.face, found.box, options.size, options.align, options.margin)
+                entry = (frame.index, crop, found.box.as_list())  # crop (S, S, 3)
+                if found.track is None:
+                    tentative.setdefault(found.key, []).append(entry)
+                    continue
+                if found.held:
+                    pending.setdefault(found.key, []).append(entry)
+                    continue
+                if found.track not in writers:
+                    writers[found.track] = _CropWriter(out_dir / clip_name(job.name, found.track), options,
+                                                       found.track)
+                writer = writers[found.track]
+                for index, early_crop, early_box in tentative.pop(found.key, []):
+                    writer.write(index, early_crop, early_box, detected=True)
+                held = pending.pop(found.key, [])
+                for index, held_crop, held_box in held:
+                    writer.write(index, held_crop, held_box, detected=False)
+                result.held_frames += len(held)
+                writer.write(frame.index, crop, found.box.as_list(), detected=True)
+    return tracker, writers
+
+
+def _remove_outputs(out_dir: Path, job: Job) -> None:
+    """Delete the folders an earlier (perhaps interrupted) run wrote for ``job``: ``<name>`` and ``<name>_face<k>``."""
+    folder = out_dir / job.name
+    if folder.exists():
+        shutil.rmtree(folder)
+    parent = folder.parent
+    if parent.is_dir():
+        for other in parent.glob(f"{folder.name}_face*"):
+            if other.is_dir() and other.name[len(folder.name) + 5:].isdigit():
+                shutil.rmtree(other)
 
 
 def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: FaceDetector | None = None) -> VideoResult:
@@ -307,40 +345,48 @@ def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: Face
         previous = _load_complete(out_dir, job)
         if previous is not None:
             return previous
-    folder, track_file = out_dir / job.name, _track_path(out_dir, job.name)
+    track_file = _track_path(out_dir, job.name)
     track_file.unlink(missing_ok=True)
-    if folder.exists():
-        shutil.rmtree(folder)  # partial output of an interrupted run
-    folder.mkdir(parents=True)
+    _remove_outputs(out_dir, job)  # partial output of an interrupted run
     result = VideoResult(str(job.source), job.name, "done")
-    writer = _CropWriter(folder, options)
     try:
-        tracker = _crop_video(job, options, detector, writer, result)
+        tracker, writers = _crop_video(job, options, detector, out_dir, result)
     except (VideoReadError, FileNotFoundError, OSError) as err:
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove_outputs(out_dir, job)
         result.status, result.message = "error", str(err)
         result.seconds = time.perf_counter() - start
         return result
-    _judge(result, writer, tracker.max_gap_frames, folder)
-    if options.report_duplicates and len(writer.small) > 1:
-        result.duplicates = [(int(i), float(c)) for i, c in duplicate_frames(np.stack(writer.small),
+    ordered = [writers[t] for t in sorted(writers)]
+    _judge(result, ordered, tracker.max_gap_frames)
+    small = [s for w in ordered[:1] for s in w.small]
+    if options.report_duplicates and len(small) > 1:
+        result.duplicates = [(int(i), float(c)) for i, c in duplicate_frames(np.stack(small),
                                                                              options.duplicate_threshold)]
     result.seconds = time.perf_counter() - start
-    data = {k: v for k, v in asdict(result).items() if k not in ("resumed",)}
+    data = {k: v for k, v in asdict(result).items() if k not in ("resumed", "clips")}
     data.update({"size": options.size, "margin": options.margin, "max_gap_s": options.max_gap,
-                 "hold_frames": tracker.max_gap_frames, "origin": job.origin,
-                 "frames_columns": ["source_frame", "x0", "y0", "x1", "y1", "detected"], "frames": writer.records})
+                 "hold_frames": tracker.max_gap_frames, "origin": job.origin, **face_record(options),
+                 "frames_columns": ["source_frame", "x0", "y0", "x1", "y1", "detected"],
+                 "tracks": [{"track": w.track, "name": clip_name(job.name, w.track), "frames_written": len(w.records),
+                             "frames": w.records} for w in ordered]})
     _write_json(track_file, data)  # last: marks the video complete
     return result
 
 
-def _judge(result: VideoResult, writer: _CropWriter, hold: int, folder: Path) -> None:
-    """The video's status from what was written: done, gaps (longer than the hold) or no face."""
-    result.frames_written = len(writer.records)
-    result.gaps = _runs([r[0] for r in writer.records], result.frames_total)
+def face_record(options: PrepareOptions) -> dict:
+    """How the crops were made, as recorded in track files and ``faces.json`` (predict reads it back)."""
+    return {"detector": options.detector, "align": options.align, "size": options.size, "margin": options.margin,
+            "detect_size": options.detect_size, "min_face": options.min_face}
+
+
+def _judge(result: VideoResult, writers: list[_CropWriter], hold: int) -> None:
+    """The video's status from what was written: done, gaps (no face for longer than the hold) or no face."""
+    result.clips = [(w.track, clip_name(result.name, w.track), len(w.records)) for w in writers]
+    result.frames_written = sum(len(w.records) for w in writers)
+    covered = sorted({r[0] for w in writers for r in w.records})
+    result.gaps = _runs(covered, result.frames_total)
     result.reported_gaps = [(s, e) for s, e in result.gaps if e - s + 1 > hold]
-    if not writer.records:
-        shutil.rmtree(folder, ignore_errors=True)
+    if not result.frames_written:
         result.status = "no_face"
         result.message = f"no face found in {result.frames_total} frames"
     elif result.reported_gaps:
@@ -355,7 +401,7 @@ def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     """Prepare every input video into ``out_dir`` and write ``out_dir/manifest.csv``; see the module
     docstring. Class names (``label``, manifest labels) refer to ``label_set``, whose names the manifest
     gets. ``workers > 1`` runs videos in parallel processes (``detector`` must then pickle)."""
-    options = options or PrepareOptions()
+    options = resolved(options or PrepareOptions()) if detector is None else (options or PrepareOptions())
     label_set = get_label_set(label_set) if isinstance(label_set, str) else label_set
     out_dir = Path(out_dir)
     jobs, problems = collect_jobs(inputs, label, label_set, root)
@@ -387,8 +433,10 @@ def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         results = [done[i] for i in range(len(jobs))]
     bar.close()
     by_name = {job.name: job for job in jobs}
-    items = [ClipItem(out_dir / r.name, by_name[r.name].label, r.frames_written, by_name[r.name].split,
-                      by_name[r.name].fold, by_name[r.name].origin) for r in results if r.written]
+    items = [ClipItem(out_dir / folder, by_name[r.name].label, frames, by_name[r.name].split,
+                      by_name[r.name].fold, by_name[r.name].origin)
+             for r in results if r.written for _, folder, frames in r.clips]
+    _write_json(out_dir / FACES_NAME, face_record(options))
     manifest = write_csv_manifest(items, out_dir / MANIFEST_NAME, out_dir, label_set) if items else None
     summary = PrepareSummary(out_dir, results, manifest, problems)
     for r in summary.skipped:

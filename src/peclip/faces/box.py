@@ -1,19 +1,27 @@
-"""Face boxes: an axis-aligned box in pixels with a score."""
+"""Face boxes: an axis-aligned box in pixels with a score and, from a landmark detector, 5 landmarks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: the five landmarks of a CNN face detector, in image order: the eye on the image's left, the other eye,
+#: the nose tip, the mouth corner on the image's left, the other mouth corner
+LANDMARK_NAMES = ("eye_left", "eye_right", "nose", "mouth_left", "mouth_right")
+
+Points = tuple[tuple[float, float], ...]
+
 
 @dataclass(frozen=True)
 class Box:
-    """An axis-aligned box in pixels, ``(x0, y0)`` top-left, ``(x1, y1)`` bottom-right, with a score."""
+    """An axis-aligned box in pixels, ``(x0, y0)`` top-left, ``(x1, y1)`` bottom-right, with a score and
+    optionally the 5 landmarks of :data:`LANDMARK_NAMES` as ``((x, y), ...)`` pixels (None from Haar)."""
 
     x0: float
     y0: float
     x1: float
     y1: float
     score: float = 1.0
+    landmarks: Points | None = None
 
     @property
     def width(self) -> float:
@@ -41,7 +49,20 @@ class Box:
 
     def transformed(self, scale: float, dx: float = 0.0, dy: float = 0.0) -> Box:
         """``(x * scale + dx, y * scale + dy)`` for both corners."""
-        return Box(self.x0 * scale + dx, self.y0 * scale + dy, self.x1 * scale + dx, self.y1 * scale + dy, self.score)
+        points = None if self.landmarks is None else tuple((x * scale + dx, y * scale + dy) for x, y in self.landmarks)
+        return Box(self.x0 * scale + dx, self.y0 * scale + dy, self.x1 * scale + dx, self.y1 * scale + dy, self.score,
+                   points)
+
+    def shifted(self, dx: float, dy: float, grow: float = 1.0) -> Box:
+        """The box moved by ``(dx, dy)`` and scaled by ``grow`` about its centre, landmarks with it."""
+        cx, cy = self.center
+
+        def move(x: float, y: float) -> tuple[float, float]:
+            return cx + dx + (x - cx) * grow, cy + dy + (y - cy) * grow
+
+        points = None if self.landmarks is None else tuple(move(x, y) for x, y in self.landmarks)
+        (x0, y0), (x1, y1) = move(self.x0, self.y0), move(self.x1, self.y1)
+        return Box(x0, y0, x1, y1, self.score, points)
 
     @staticmethod
     def square(cx: float, cy: float, side: float, score: float = 1.0) -> Box:

@@ -1,17 +1,28 @@
-"""Face detectors: the :class:`FaceDetector` interface and OpenCV's Haar cascade.
+"""Face detectors: the :class:`FaceDetector` interface, the registry of named detectors, OpenCV's Haar cascade.
 
 A detector takes an RGB uint8 frame ``(H, W, 3)`` and returns the faces in it as :class:`Box` es.
+:data:`DETECTORS` names the built-in ones (``--detector NAME``); :func:`create_detector` builds one from
+:class:`FaceOptions`. ``retinaface`` (the default, :mod:`peclip.faces.retinaface`) gives 5 landmarks per
+face, which alignment needs; ``haar`` needs nothing beyond OpenCV and gives boxes only.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
 
 from peclip.faces.box import Box
-from peclip.faces.options import FaceOptions
+from peclip.faces.options import AUTO, DETECTOR_NAMES, FaceOptions
+from peclip.faces.retinaface import INSTALL as RETINAFACE_INSTALL
+from peclip.faces.retinaface import MissingDetectorPackage, RetinaFaceDetector, load_model_bytes
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -87,3 +98,61 @@ class HaarFaceDetector:
                 mirrored = self._run("haarcascade_profileface.xml", grey[:, ::-1].copy(), min_side)
                 found = [(np.array([gw - x - w, y, w, h]), n) for (x, y, w, h), n in mirrored]
         return [Box(x / scale, y / scale, (x + w) / scale, (y + h) / scale, float(n)) for (x, y, w, h), n in found]
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A named detector: how to build it from :class:`FaceOptions`, whether it gives landmarks, what it needs."""
+
+    name: str
+    build: Callable[[FaceOptions], FaceDetector]
+    landmarks: bool
+    install: str
+    about: str
+
+
+DETECTORS: dict[str, DetectorSpec] = {spec.name: spec for spec in (
+    DetectorSpec("retinaface", lambda o: RetinaFaceDetector(detect_size=o.detect_size, min_face=o.min_face),
+                 True, RETINAFACE_INSTALL, "RetinaFace-MobileNet0.25 on onnxruntime: boxes and 5 landmarks"),
+    DetectorSpec("haar", lambda o: HaarFaceDetector(detect_size=o.detect_size, min_face=o.min_face),
+                 False, "(part of opencv-python-headless)", "OpenCV's frontal-face Haar cascade: boxes only"),
+)}
+assert tuple(DETECTORS) == DETECTOR_NAMES, "faces.options.DETECTOR_NAMES must list the registry's names"
+
+
+def detector_spec(name: str) -> DetectorSpec:
+    """The registry entry ``name``; a ValueError lists the valid names."""
+    if name not in DETECTORS:
+        raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join((AUTO, *DETECTORS))}")
+    return DETECTORS[name]
+
+
+def resolve_detector_name(name: str) -> str:
+    """``name``, or for ``auto`` the first detector whose package is installed (retinaface, else haar with a
+    warning that says which ``pip install`` brings retinaface)."""
+    if name != AUTO:
+        detector_spec(name)
+        return name
+    try:
+        load_model_bytes()
+    except MissingDetectorPackage as err:
+        log.warning("face detector: falling back to OpenCV's Haar cascade (no landmarks, so no alignment): %s", err)
+        return "haar"
+    return "retinaface"
+
+
+def resolved(options: FaceOptions) -> FaceOptions:
+    """``options`` with ``detector="auto"`` replaced by the detector it stands for (what gets recorded)."""
+    name = resolve_detector_name(options.detector)
+    return options if name == options.detector else dataclasses.replace(options, detector=name)
+
+
+def create_detector(name: str | None = None, options: FaceOptions | None = None) -> FaceDetector:
+    """The detector ``name`` (default ``options.detector``) built with ``options``' sizes.
+
+    Raises ValueError (listing the valid names) for an unknown name, and
+    :class:`~peclip.faces.retinaface.MissingDetectorPackage` (an ImportError saying which
+    ``pip install`` brings it) when the detector's package is absent.
+    """
+    options = options or FaceOptions()
+    return detector_spec(resolve_detector_name(name or options.detector)).build(options)

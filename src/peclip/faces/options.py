@@ -12,6 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SELECTS = ("largest", "center")
+#: the file, beside a prepared manifest and in a training run folder, that says how the face crops were made
+FACES_RECORD = "faces.json"
+#: the built-in face detectors (peclip.faces.detectors.DETECTORS), the preferred first
+DETECTOR_NAMES = ("retinaface", "haar")
+#: the default detector choice: retinaface when its weights package is installed, else haar (with a warning)
+AUTO = "auto"
 
 
 @dataclass
@@ -21,16 +27,31 @@ class FaceOptions:
     ``margin`` [--margin] added on each side, as a fraction of the face box; ``max_gap`` [--max-gap]
     seconds a missed face keeps its last box; ``detect_size`` [--detect-size] shorter side the
     detector sees; ``min_face`` [--min-face] smallest face as a fraction of the shorter side;
-    ``select`` [--select] which face starts a track (``largest`` or ``center``); ``smoothing`` weight
-    of a new detection in the box average.
+    ``select`` [--select] which faces come first when only ``max_faces`` may be tracked (``largest`` or
+    ``center``); ``smoothing`` weight of a new detection in the box average.
+
+    ``detector`` [--detector] a name of :data:`DETECTOR_NAMES` (``retinaface``: 5 landmarks; ``haar``:
+    boxes only, needs nothing extra) or ``auto`` (the default: retinaface when its package is installed,
+    else haar with a warning that names the ``pip install``); ``align`` [--align/--no-align] crops the
+    face by a similarity transform of its 5 landmarks onto a canonical template (eyes level, fixed eye distance;
+    :mod:`peclip.faces.align`) instead of a square around the box (a detector without landmarks always
+    gives square crops); ``max_faces`` [--max-faces] faces tracked at once (None: all);
+    ``min_face_size`` [--min-face-size] smallest face side in px of the full frame (0: no limit beyond
+    ``min_face``); ``detect_every`` [--detect-every] runs the detector on every k-th frame and moves the
+    tracks by their motion in between.
     """
 
     margin: float = 0.25
     max_gap: float = 0.5
     detect_size: int = 240
-    min_face: float = 0.1
+    min_face: float = 0.05
     select: str = "largest"
     smoothing: float = 0.6
+    detector: str = AUTO
+    align: bool = True
+    max_faces: int | None = None
+    min_face_size: float = 0.0
+    detect_every: int = 2
 
     def __post_init__(self) -> None:
         if self.select not in SELECTS:
@@ -41,5 +62,20 @@ class FaceOptions:
             raise ValueError(f"detect_size={self.detect_size!r} is too small; use at least 48 (default 240)")
         if not 0 < self.min_face < 1:
             raise ValueError(f"min_face={self.min_face} must be a fraction of the shorter side in (0, 1)")
+        if self.detector not in (AUTO, *DETECTOR_NAMES):
+            raise ValueError(f"unknown face detector {self.detector!r}; choose one of: "
+                             f"{', '.join((AUTO, *DETECTOR_NAMES))}")
+        if self.max_faces is not None and (not isinstance(self.max_faces, int) or self.max_faces < 1):
+            raise ValueError(f"max_faces={self.max_faces!r} must be a positive integer, or None for all faces")
+        if self.min_face_size < 0:
+            raise ValueError(f"min_face_size={self.min_face_size} must be >= 0 px")
+        if not isinstance(self.detect_every, int) or self.detect_every < 1:
+            raise ValueError(f"detect_every={self.detect_every!r} must be a positive integer (1: every frame)")
         if not 0 < self.smoothing <= 1:
             raise ValueError(f"smoothing={self.smoothing} must be in (0, 1] (weight of the new detection)")
+
+
+def read_face_record(data: dict) -> FaceOptions:
+    """The :class:`FaceOptions` a ``faces.json`` record describes (its other keys, e.g. ``size``, ignored)."""
+    fields = {k: data[k] for k in ("detector", "align", "margin", "detect_size", "min_face") if k in data}
+    return FaceOptions(**fields)

@@ -1,9 +1,25 @@
-"""Follow one face through a video frame by frame, and record the gaps where it is missing.
+"""Every face in a video, tracked as a person: detection, association across frames, stable ids, gaps.
 
-:class:`FaceTracker` is fed frames one by one and returns a smoothed square box with a margin, or
-``None``. It follows one face (the largest when a track starts): once a face is found it searches a
-small region around it (fast and steady), holds the last box through short misses (``max_gap``
-seconds) and reports longer gaps. It knows nothing about files, so prediction reuses it frame by frame.
+:class:`FaceTracks` is fed frames one by one and returns the faces of that frame, each with its track
+id. It knows nothing about files, so ``prepare`` and ``predict`` share it (:func:`tracker_for`).
+
+- **Detect every k-th frame** (``detect_every``); in between, every track moves by its velocity (an
+  exponential average of its centre's motion per frame), so the cost of detection is shared by k frames.
+- **Associate** each detection with a track by the overlap (IoU) of the detection with the track's box
+  predicted for this frame, best pairs first; a detection that overlaps no track but lies within half a
+  face of its predicted centre still matches (fast motion). Predicting by motion keeps two faces that
+  cross apart as long as they move steadily.
+- **Confirm** a track after ``confirm`` consecutive detections (one stray detection never makes a face);
+  only then does it get the next id (0, 1, ...), so ids count people, not false alarms.
+- **Hold** a confirmed track that is missed for up to ``max_gap`` seconds at its last place (``held``),
+  then drop it; a face that comes back later is a new track.
+- **Cuts**: a hard cut (the mean absolute difference of 64x36 grey thumbnails of two consecutive frames
+  above ``cut_threshold`` grey levels) ends every track, so no id carries over from one shot's face to
+  another's.
+- ``max_faces`` tracks at most (new faces taken in the ``select`` order: largest or nearest the centre);
+  detections smaller than ``min_face_size`` px are ignored.
+
+:class:`FaceTracker` is the one-face view (``max_faces=1``) with the frames without a face as :class:`Gap` s.
 """
 
 from __future__ import annotations
@@ -15,13 +31,13 @@ import cv2
 import numpy as np
 
 from peclip.faces.box import Box
-from peclip.faces.detectors import FaceDetector, HaarFaceDetector
+from peclip.faces.detectors import FaceDetector, HaarFaceDetector, create_detector
 from peclip.faces.options import SELECTS, FaceOptions
 
 
 @dataclass
 class TrackResult:
-    """The tracker's answer for one frame: ``box`` is the square crop box (margin included, smoothed),
+    """The one-face tracker's answer for one frame: ``box`` is the square crop box (margin included, smoothed),
     ``None`` when there is no face; ``face`` is this frame's raw detection (``None`` when missed);
     ``held`` says the box was carried over from an earlier frame."""
 
@@ -44,28 +60,206 @@ class Gap:
 
 
 @dataclass
+class TrackedFace:
+    """One face in one frame.
+
+    ``key`` identifies the track from its first detection on; ``track`` is its id once confirmed (None while
+    it awaits confirmation). ``face`` is the smoothed face (box and landmarks) in this frame, ``box`` the
+    square crop box around it (margin included), ``detection`` this frame's raw detection (None on a frame
+    without detection or a miss). ``held``: missed at a detection, kept at its last place.
+    """
+
+    key: int
+    track: int | None
+    face: Box
+    box: Box
+    detection: Box | None = None
+    held: bool = False
+
+    @property
+    def detected(self) -> bool:
+        return self.detection is not None
+
+
+@dataclass
 class _Track:
-    cx: float
-    cy: float
-    side: float
-    last_face: Box
+    key: int
+    face: Box  # smoothed, at frame `at`
+    at: int
+    velocity: tuple[float, float] = (0.0, 0.0)  # px per frame of the centre
+    track: int | None = None
     hits: int = 1
-    misses: int = 0
+    missed_since: int | None = None  # frame of the first miss of the current run
+
+    def predicted(self, index: int) -> Box:
+        steps = index - self.at
+        return self.face.shifted(self.velocity[0] * steps, self.velocity[1] * steps)
+
+
+def _blend(new: Box, old: Box, a: float) -> Box:
+    """``a * new + (1 - a) * old`` for the corners and the landmarks (the new face's score)."""
+    def mix(u: float, v: float) -> float:
+        return a * u + (1 - a) * v
+
+    points = new.landmarks
+    if new.landmarks is not None and old.landmarks is not None:
+        points = tuple((mix(x, ox), mix(y, oy)) for (x, y), (ox, oy) in zip(new.landmarks, old.landmarks, strict=True))
+    return Box(mix(new.x0, old.x0), mix(new.y0, old.y0), mix(new.x1, old.x1), mix(new.y1, old.y1), new.score, points)
+
+
+@dataclass
+class FaceTracks:
+    """Every face of a video as a track with a stable id, frame by frame (:meth:`update`; module docstring)."""
+
+    detector: FaceDetector | None = None
+    fps: float = 25.0
+    max_gap: float = FaceOptions.max_gap
+    margin: float = FaceOptions.margin
+    smoothing: float = FaceOptions.smoothing
+    select: str = FaceOptions.select
+    max_faces: int | None = FaceOptions.max_faces
+    min_face_size: float = FaceOptions.min_face_size
+    detect_every: int = FaceOptions.detect_every
+    confirm: int = 3
+    cut_threshold: float = 40.0
+    velocity_smoothing: float = 0.5
+
+    def __post_init__(self) -> None:
+        self.detector = self.detector if self.detector is not None else create_detector()
+        if not isinstance(self.detector, FaceDetector):
+            raise TypeError(f"detector {self.detector!r} has no detect(frame) -> list[Box] method")
+        if self.select not in SELECTS:
+            raise ValueError(f"select={self.select!r} is not valid; choose one of: {', '.join(SELECTS)}")
+        if not 0 < self.smoothing <= 1:
+            raise ValueError(f"smoothing={self.smoothing} must be in (0, 1] (weight of the new detection)")
+        if self.margin < 0 or self.max_gap < 0 or self.fps <= 0 or self.confirm < 1 or self.detect_every < 1:
+            raise ValueError(f"bad tracker settings: margin={self.margin} (>= 0), max_gap={self.max_gap} s (>= 0), "
+                             f"fps={self.fps} (> 0), confirm={self.confirm} (>= 1), "
+                             f"detect_every={self.detect_every} (>= 1)")
+        if self.max_faces is not None and self.max_faces < 1:
+            raise ValueError(f"max_faces={self.max_faces} must be >= 1, or None for all faces")
+        self.max_gap_frames = int(math.floor(self.max_gap * self.fps + 1e-9))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track (a new video); ids start at 0 again."""
+        self._tracks: list[_Track] = []
+        self._index = -1
+        self._next_key = 0
+        self._next_id = 0
+        self._thumb: np.ndarray | None = None
+        self._since_detect = self.detect_every  # the first frame is a detection frame
+        self.cuts: list[int] = []
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _crop_box(self, face: Box) -> Box:
+        return Box.square(*face.center, max(face.width, face.height) * (1 + 2 * self.margin), face.score)
+
+    def _order(self, faces: list[Box], shape: tuple[int, ...]) -> list[Box]:
+        if self.select == "center":
+            fy, fx = shape[0] / 2, shape[1] / 2
+            return sorted(faces, key=lambda b: (b.center[0] - fx) ** 2 + (b.center[1] - fy) ** 2)
+        return sorted(faces, key=lambda b: -b.area)
+
+    def _is_cut(self, frame: np.ndarray) -> bool:
+        thumb = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (64, 36), interpolation=cv2.INTER_AREA)
+        previous, self._thumb = self._thumb, thumb.astype(np.float32)
+        return previous is not None and float(np.abs(self._thumb - previous).mean()) > self.cut_threshold
+
+    @staticmethod
+    def _affinity(predicted: Box, detection: Box) -> float:
+        iou = predicted.iou(detection)
+        if iou > 0:
+            return iou
+        side = max(predicted.width, predicted.height, 1e-6)
+        dist = math.dist(predicted.center, detection.center)
+        return -1.0 if dist >= 0.5 * side else 0.05 * (1 - dist / (0.5 * side))
+
+    def _associate(self, detections: list[Box], index: int) -> tuple[dict[int, int], list[int]]:
+        """Track index -> detection index, best affinity first; and the unmatched detections."""
+        pairs = []
+        for t, track in enumerate(self._tracks):
+            predicted = track.predicted(index)
+            for d, det in enumerate(detections):
+                score = self._affinity(predicted, det)
+                if score > 0:
+                    pairs.append((score, t, d))
+        matched: dict[int, int] = {}
+        used: set[int] = set()
+        for _, t, d in sorted(pairs, reverse=True):
+            if t not in matched and d not in used:
+                matched[t] = d
+                used.add(d)
+        return matched, [d for d in range(len(detections)) if d not in used]
+
+    def _update_track(self, track: _Track, det: Box, index: int) -> None:
+        predicted = track.predicted(index)
+        steps = max(1, index - track.at)
+        face = _blend(det, predicted, self.smoothing)
+        motion = ((face.center[0] - track.face.center[0]) / steps, (face.center[1] - track.face.center[1]) / steps)
+        b = self.velocity_smoothing
+        track.velocity = (b * motion[0] + (1 - b) * track.velocity[0], b * motion[1] + (1 - b) * track.velocity[1])
+        track.face, track.at = face, index
+        track.hits += 1
+        track.missed_since = None
+
+    # -- the per-frame step -------------------------------------------------------------------------
+    def update(self, frame: np.ndarray) -> list[TrackedFace]:
+        """Feed the next frame (RGB uint8 ``(H, W, 3)``); get its faces (confirmed and awaiting confirmation),
+        ordered by key (the order in which they were first seen)."""
+        self._index += 1
+        index = self._index
+        if self._is_cut(frame) and self._tracks:
+            self._tracks = []
+            self.cuts.append(index)
+            self._since_detect = self.detect_every
+        self._since_detect += 1
+        if self._since_detect < self.detect_every and all(t.track is not None for t in self._tracks):
+            return [TrackedFace(t.key, t.track, f, self._crop_box(f), held=t.missed_since is not None)
+                    for t in self._tracks for f in [t.predicted(index)]]
+        self._since_detect = 0
+        detections = [d for d in self.detector.detect(frame) if max(d.width, d.height) >= self.min_face_size]
+        detections = self._order(detections, frame.shape)
+        matched, fresh = self._associate(detections, index)
+        out: list[TrackedFace] = []
+        kept: list[_Track] = []
+        for t, track in enumerate(self._tracks):
+            if t in matched:
+                det = detections[matched[t]]
+                self._update_track(track, det, index)
+                if track.track is None and track.hits >= self.confirm:
+                    track.track, self._next_id = self._next_id, self._next_id + 1
+                kept.append(track)
+                out.append(TrackedFace(track.key, track.track, track.face, self._crop_box(track.face), det))
+                continue
+            if track.track is None:
+                continue  # a track awaiting confirmation dies on its first miss
+            track.missed_since = index if track.missed_since is None else track.missed_since
+            if index - track.missed_since + 1 > self.max_gap_frames:
+                continue  # missed longer than the hold: dropped
+            track.velocity = (0.0, 0.0)  # held where it was last seen
+            kept.append(track)
+            face = track.predicted(index)
+            out.append(TrackedFace(track.key, track.track, face, self._crop_box(face), None, held=True))
+        room = None if self.max_faces is None else self.max_faces - len(kept)
+        for d in fresh if room is None else fresh[:max(0, room)]:
+            det = detections[d]
+            track = _Track(self._next_key, det, index)
+            self._next_key += 1
+            if self.confirm <= 1:
+                track.track, self._next_id = self._next_id, self._next_id + 1
+            kept.append(track)
+            out.append(TrackedFace(track.key, track.track, det, self._crop_box(det), det))
+        self._tracks = kept
+        return sorted(out, key=lambda f: f.key)
 
 
 @dataclass
 class FaceTracker:
-    """Follow one face through a video, frame by frame (:meth:`update`).
+    """Follow one face through a video (:class:`FaceTracks` with ``max_faces=1``), frame by frame.
 
-    - A track starts on the largest face of a full-frame detection (``select="largest"``; ``"center"``
-      takes the face nearest the frame centre) and is confirmed after ``confirm`` consecutive
-      detections; only confirmed tracks give boxes (one stray detection does not make a face).
-    - While tracking, the detector looks in a region ``roi_scale`` times the face around the last face,
-      shrunk to ``roi_size`` px; when that fails, in the whole frame for a face overlapping the track.
-    - Centre and size are smoothed with an exponential moving average (``smoothing`` is the weight of
-      the new detection; 1 = none). The crop box is square, ``1 + 2 * margin`` times the face side.
-    - A missed face keeps the last box for up to ``max_gap`` seconds (``fps`` converts it to frames);
-      after that the track is dropped and the frames without a box are recorded in :attr:`gaps`.
+    :meth:`update` gives the face's crop box once its track is confirmed (``None`` before, and after it
+    was missed longer than the hold); :attr:`gaps` records the frames without a box.
     """
 
     detector: FaceDetector | None = None
@@ -75,115 +269,51 @@ class FaceTracker:
     smoothing: float = FaceOptions.smoothing
     select: str = FaceOptions.select
     confirm: int = 3
-    roi_scale: float = 2.0
-    roi_size: int = 96
+    detect_every: int = 1
     gaps: list[Gap] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.detector = self.detector if self.detector is not None else HaarFaceDetector()
-        if not isinstance(self.detector, FaceDetector):
-            raise TypeError(f"detector {self.detector!r} has no detect(frame) -> list[Box] method")
-        if self.select not in SELECTS:
-            raise ValueError(f"select={self.select!r} is not valid; choose one of: {', '.join(SELECTS)}")
-        if not 0 < self.smoothing <= 1:
-            raise ValueError(f"smoothing={self.smoothing} must be in (0, 1] (weight of the new detection)")
-        if self.margin < 0 or self.max_gap < 0 or self.fps <= 0 or self.confirm < 1 or self.roi_scale < 1:
-            raise ValueError(f"bad tracker settings: margin={self.margin} (>= 0), max_gap={self.max_gap} s (>= 0), "
-                             f"fps={self.fps} (> 0), confirm={self.confirm} (>= 1), roi_scale={self.roi_scale} (>= 1)")
-        self.max_gap_frames = int(math.floor(self.max_gap * self.fps + 1e-9))
+        self.tracks = FaceTracks(self.detector if self.detector is not None else HaarFaceDetector(), fps=self.fps,
+                                 max_gap=self.max_gap, margin=self.margin, smoothing=self.smoothing,
+                                 select=self.select, max_faces=1, confirm=self.confirm,
+                                 detect_every=self.detect_every)
+        self.detector = self.tracks.detector
+        self.max_gap_frames = self.tracks.max_gap_frames
         self.reset()
 
     def reset(self) -> None:
         """Forget the track and the gaps (a new video)."""
-        self._track: _Track | None = None
+        self.tracks.reset()
         self._index = -1
         self._gap_start: int | None = None
         self.gaps = []
 
-    # -- detection helpers -------------------------------------------------------------------------
-    def _pick(self, faces: list[Box], frame_shape: tuple[int, ...]) -> Box:
-        if self.select == "center":
-            fy, fx = frame_shape[0] / 2, frame_shape[1] / 2
-            return min(faces, key=lambda b: (b.center[0] - fx) ** 2 + (b.center[1] - fy) ** 2)
-        return max(faces, key=lambda b: b.area)
-
-    def _detect_near(self, frame: np.ndarray, track: _Track) -> Box | None:
-        height, width = frame.shape[:2]
-        last = track.last_face
-        side = self.roi_scale * max(last.width, last.height)
-        cx, cy = last.center
-        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
-        x1, y1 = min(width, int(math.ceil(cx + side / 2))), min(height, int(math.ceil(cy + side / 2)))
-        if x1 - x0 < 24 or y1 - y0 < 24:
-            return None
-        region = frame[y0:y1, x0:x1]
-        scale = min(1.0, self.roi_size / max(region.shape[:2]))
-        if scale < 1.0:
-            new_size = (max(1, round(region.shape[1] * scale)), max(1, round(region.shape[0] * scale)))
-            region = cv2.resize(region, new_size, interpolation=cv2.INTER_AREA)
-        faces = [b.transformed(1 / scale, x0, y0) for b in self.detector.detect(region)]
-        # Faces much smaller than the tracked one are parts of it (an eye) or other people far away.
-        faces = [b for b in faces if b.width >= 0.5 * last.width]
-        if not faces:
-            return None
-        return min(faces, key=lambda b: (b.center[0] - cx) ** 2 + (b.center[1] - cy) ** 2)
-
-    # -- the per-frame step ------------------------------------------------------------------------
-    def _crop_box(self, track: _Track) -> Box:
-        return Box.square(track.cx, track.cy, track.side * (1 + 2 * self.margin), track.last_face.score)
-
     def update(self, frame: np.ndarray) -> TrackResult:
         """Feed the next frame (RGB uint8 ``(H, W, 3)``); get its face box or ``None``."""
         self._index += 1
-        index = self._index
-        track = self._track
-        face = self._detect_near(frame, track) if track is not None else None
-        if face is None:
-            faces = self.detector.detect(frame)
-            if track is not None:
-                faces = [b for b in faces if b.iou(track.last_face) > 0.1]
-            face = self._pick(faces, frame.shape) if faces else None
-        if face is not None:
-            side = max(face.width, face.height)
-            if track is None:
-                track = self._track = _Track(*face.center, side, face)
-            else:
-                a = self.smoothing
-                track.cx = a * face.center[0] + (1 - a) * track.cx
-                track.cy = a * face.center[1] + (1 - a) * track.cy
-                track.side = a * side + (1 - a) * track.side
-                track.last_face, track.misses = face, 0
-                track.hits += 1
-            if track.hits >= self.confirm:
-                self._close_gap(index - 1)
-                return TrackResult(index, self._crop_box(track), face)
-            self._open_gap(index)
-            return TrackResult(index, None, face)
-        if track is not None:
-            track.misses += 1
-            if track.hits >= self.confirm and track.misses <= self.max_gap_frames:
-                return TrackResult(index, self._crop_box(track), None, held=True)
-            self._track = None  # a tentative track dies on its first miss, a confirmed one after the hold
-        self._open_gap(index)
-        return TrackResult(index, None, None)
-
-    def _open_gap(self, index: int) -> None:
-        if self._gap_start is None:
-            self._gap_start = index
-
-    def _close_gap(self, end: int) -> None:
-        if self._gap_start is not None and end >= self._gap_start:
-            self.gaps.append(Gap(self._gap_start, end))
-        self._gap_start = None
+        faces = [f for f in self.tracks.update(frame) if f.track is not None]
+        if not faces:
+            if self._gap_start is None:
+                self._gap_start = self._index
+            return TrackResult(self._index, None, None)
+        face = faces[0]
+        if self._gap_start is not None:
+            self.gaps.append(Gap(self._gap_start, self._index - 1))
+            self._gap_start = None
+        return TrackResult(self._index, face.box, face.detection, held=face.held)
 
     def finish(self) -> list[Gap]:
         """Close a gap that runs to the last frame fed; returns all gaps."""
-        self._close_gap(self._index)
+        if self._gap_start is not None and self._index >= self._gap_start:
+            self.gaps.append(Gap(self._gap_start, self._index))
+            self._gap_start = None
         return self.gaps
 
 
-def tracker_for(options: FaceOptions, fps: float, detector: FaceDetector | None = None, **extra) -> FaceTracker:
-    """The face tracker ``options`` describe (``prepare`` and prediction both build theirs here)."""
-    detector = detector or HaarFaceDetector(detect_size=options.detect_size, min_face=options.min_face)
-    return FaceTracker(detector, fps=fps, max_gap=options.max_gap, margin=options.margin,
-                       smoothing=options.smoothing, select=options.select, **extra)
+def tracker_for(options: FaceOptions, fps: float, detector: FaceDetector | None = None, **extra) -> FaceTracks:
+    """The face tracks ``options`` describe (``prepare`` and prediction both build theirs here); ``detector``
+    replaces the one ``options.detector`` names."""
+    detector = detector or create_detector(options=options)
+    return FaceTracks(detector, fps=fps, max_gap=options.max_gap, margin=options.margin, smoothing=options.smoothing,
+                      select=options.select, max_faces=options.max_faces, min_face_size=options.min_face_size,
+                      detect_every=options.detect_every, **extra)

@@ -1,4 +1,4 @@
-"""The overlay video: every input frame with the face box and the current emotion drawn on it.
+"""The overlay video: every input frame with each face's box, its track id and its current emotion drawn on it.
 
 Written with PyAV, H.264 (``libx264``, preset ``veryfast``) where the FFmpeg build has it, else MPEG-4
 part 2. The overlay has exactly as many frames as the input: frames are encoded one for one with
@@ -84,28 +84,31 @@ class OverlayWriter:
         self.close()
 
 
-def draw_frame(rgb: np.ndarray, box: tuple[float, float, float, float] | None, label: str | None,
-               time: float) -> np.ndarray:
-    """A copy of ``rgb`` with the face ``box`` (x0, y0, x1, y1), the ``label`` and the time drawn on it."""
+def draw_frame(rgb: np.ndarray, faces, time: float) -> np.ndarray:
+    """A copy of ``rgb`` with each face's box, track id and label drawn on it, and the time.
+
+    ``faces`` is a list of ``(box (x0, y0, x1, y1), label or None, track id or None)``; no face draws
+    "no face" in the corner.
+    """
     import cv2
 
     out = np.ascontiguousarray(rgb).copy()
     height, width = out.shape[:2]
     scale = max(0.4, min(width, height) / 600)
     thick = max(1, round(2 * scale))
-    if box is not None:
+
+    def text(words: str, at: tuple[int, int], size: float, colour) -> None:
+        # dark outline first so that the text reads on any background
+        cv2.putText(out, words, at, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), thick + 2, cv2.LINE_AA)
+        cv2.putText(out, words, at, cv2.FONT_HERSHEY_SIMPLEX, size, colour, thick, cv2.LINE_AA)
+
+    for box, label, track in faces:
         x0, y0, x1, y1 = (round(v) for v in box)
         cv2.rectangle(out, (x0, y0), (x1, y1), _BOX_COLOUR, thick)
         anchor = (max(0, x0), max(int(22 * scale), y0 - int(8 * scale)))
-    else:
-        anchor = (int(10 * scale), int(30 * scale))
-    text = label if label else "no face"
-    colour = _BOX_COLOUR if label else _NO_FACE_COLOUR
-    # dark outline first so that the text reads on any background
-    cv2.putText(out, text, anchor, cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
-    cv2.putText(out, text, anchor, cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, colour, thick, cv2.LINE_AA)
-    stamp = f"{time:6.2f} s"
-    at = (int(10 * scale), height - int(12 * scale))
-    cv2.putText(out, stamp, at, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
-    cv2.putText(out, stamp, at, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), thick, cv2.LINE_AA)
+        who = f"#{track} " if track is not None else ""
+        text(who + (label or "no prediction"), anchor, 0.8 * scale, _BOX_COLOUR if label else _NO_FACE_COLOUR)
+    if not faces:
+        text("no face", (int(10 * scale), int(30 * scale)), 0.8 * scale, _NO_FACE_COLOUR)
+    text(f"{time:6.2f} s", (int(10 * scale), height - int(12 * scale)), 0.6 * scale, (255, 255, 255))
     return out

@@ -22,12 +22,13 @@ FORMAT = "peclip-timeline/1"
 
 @dataclass
 class PredictionResult:
-    """Per-window predictions for one video (or image).
+    """Per-window, per-person predictions for one video (or image).
 
-    Arrays have one row per window: ``starts``/``ends`` (s), ``face`` (bool), ``frames`` and
+    Arrays have one row per window and person (``tracks``; a window without a face has one row):
+    ``starts``/``ends`` (s), ``face`` (bool), ``frames`` and
     ``face_frames`` (counts), ``probabilities`` ``(W, C)`` (NaN rows where ``face`` is False) and, when
     compound scores were asked for, ``compound`` ``(W, 7)``. ``frame_times`` and ``frame_boxes`` keep
-    the timestamp and tracked face box of every video frame (for the overlay).
+    the timestamp and the ``(track, box)`` of each face of every video frame (for the overlay).
     """
 
     source: str
@@ -43,7 +44,8 @@ class PredictionResult:
     fps: float | None
     num_video_frames: int
     frame_times: list[float] = field(repr=False, default_factory=list)
-    frame_boxes: list[tuple[float, float, float, float] | None] = field(repr=False, default_factory=list)
+    frame_boxes: list[list[tuple[int | None, tuple[float, float, float, float]]]] = field(repr=False,
+                                                                                          default_factory=list)
     compound_names: list[str] = field(default_factory=list)
     compound: np.ndarray | None = None
     settings: dict = field(default_factory=dict)
@@ -121,13 +123,13 @@ class PredictionResult:
         return _emit(json.dumps(self.to_dict(), indent=indent, allow_nan=False), path)
 
     def plot(self, path: str | os.PathLike | None = None):
-        """The class probabilities over time (matplotlib Figure); written to ``path`` when given."""
+        """The class probabilities over time, a panel per person (matplotlib Figure); written to ``path`` when given."""
         summary = self.summary
         dominant = (f"dominant: {summary['dominant']} ({100 * summary['dominant_share']:.0f} % of face time)"
                     if summary["dominant"] else "no face found")
         title = f"{Path(self.source).name}: {dominant}"
         return plot_timeline(self.starts, self.ends, self.face, self.probabilities, self.class_names, title, path,
-                             warning=RANDOM_WEIGHTS_NOTE if self.random_weights else None)
+                             warning=RANDOM_WEIGHTS_NOTE if self.random_weights else None, tracks=self.tracks)
 
     def write_overlay(self, path: str | os.PathLike, progress: bool = False) -> Path:
         """Write an MP4 of the source with the face box and current emotion on every frame."""

@@ -9,6 +9,7 @@ Memory therefore holds about one window of face crops, however long the video.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -19,8 +20,11 @@ import numpy as np
 
 from peclip.data.csim_sampling import csim_frame_indices
 from peclip.data.sampling import tsn_indices
+from peclip.faces.detectors import resolved
+from peclip.faces.options import FaceOptions
 from peclip.model import PEClip
 from peclip.predict.compound import check_compound_support, compound_names, compound_scores
+from peclip.predict.models import recorded_face_options
 from peclip.predict.options import RANDOM_WEIGHTS_NOTE, PredictOptions
 from peclip.predict.result import PredictionResult
 from peclip.predict.scorer import WindowScorer
@@ -41,9 +45,10 @@ class _Scored:
     probabilities: np.ndarray | None = None
 
 
-def sample_clip(window: Window, num_frames: int, sampling: str) -> list[TimedFrame]:
-    """``num_frames`` of the window's face frames: TSN segment centres, or the CSIM max-change pick."""
-    faces = window.face_frames
+def sample_clip(window: Window, num_frames: int, sampling: str, track: int | None = ...) -> list[TimedFrame]:
+    """``num_frames`` of the window's face frames (of ``track`` when given): TSN segment centres, or the
+    CSIM max-change pick."""
+    faces = window.face_frames if track is ... else window.face_frames_of(track)
     if sampling == "csim":
         indices = csim_frame_indices(np.stack([f.crop for f in faces]), num_frames)
     else:
@@ -71,13 +76,17 @@ def predict_frames(model: PEClip, frames: Iterable[TimedFrame], duration_of, opt
         pending.clear()
 
     def handle(window: Window) -> None:
-        has_face = window.has_face(options.min_face_fraction)
-        entry = _Scored(window, len(window.frames), len(window.face_frames), has_face,
-                        window.track() if has_face else None, window.frames[0].index if window.frames else -1)
-        done.append(entry)
-        if has_face:
-            pending.append((entry, sample_clip(window, num_frames, options.sampling)))
-        window.frames = []  # only the sampled clip keeps its crops, until its batch is scored
+        # One entry per person (face track) seen in enough of the window's frames; one without a face if none.
+        first = window.frames[0].index if window.frames else -1
+        tracks = [t for t in window.tracks() if window.has_face(options.min_face_fraction, t)]
+        if not tracks:
+            faces = max((len(window.face_frames_of(t)) for t in window.tracks()), default=0)
+            done.append(_Scored(window, len(window.frames), faces, False, None, first))
+        for track in tracks:
+            entry = _Scored(window, len(window.frames), len(window.face_frames_of(track)), True, track, first)
+            done.append(entry)
+            pending.append((entry, sample_clip(window, num_frames, options.sampling, track)))
+        window.frames = []  # only the sampled clips keep their crops, until their batch is scored
         if len(pending) >= options.batch_size:
             flush()
 
@@ -90,16 +99,38 @@ def predict_frames(model: PEClip, frames: Iterable[TimedFrame], duration_of, opt
     return done
 
 
+#: the face settings a prediction records in its JSON (``settings.faces``)
+FACE_RECORD = ("detector", "align", "margin", "detect_size", "min_face", "max_faces", "min_face_size", "detect_every")
+
+
+def resolve_face_options(model: PEClip, face_options=None, face_settings: dict | None = None) -> FaceOptions:
+    """The face settings of a prediction: ``face_options``, else those the checkpoint's training data was
+    cropped with (when recorded), else :class:`FaceOptions` defaults; ``face_settings`` on top."""
+    if face_options is None:
+        face_options = recorded_face_options(model.checkpoint)
+        if face_options is not None:
+            log.info("cropping faces as the training data of %s was cropped: %s", model.checkpoint, face_options)
+    base = face_options or FaceOptions()
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(FaceOptions)}
+    return resolved(FaceOptions(**{**fields, **(face_settings or {})}))
+
+
 def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOptions | None = None, *,
-                  detector=None, face_options=None, overlay: str | os.PathLike | None = None,
-                  progress: bool = False, **option_kwargs) -> PredictionResult:
+                  detector=None, face_options=None, face_settings: dict | None = None,
+                  overlay: str | os.PathLike | None = None, progress: bool = False,
+                  **option_kwargs) -> PredictionResult:
     """Predict the emotion over time in the video (or image) at ``path``.
 
     ``options`` (or keyword arguments of :class:`~peclip.predict.options.PredictOptions`, e.g.
-    ``window=2.0, stride=1.0, compound=True``) say how windows are cut and scored. ``detector`` replaces
-    the default Haar face detector (any :class:`peclip.faces.FaceDetector`); ``face_options`` (a
-    :class:`peclip.faces.FaceOptions`, or ``prepare``'s options) changes the tracker settings, which
-    default to those of ``peclip prepare`` (crops are cut at the model's input size); ``overlay``
+    ``window=2.0, stride=1.0, compound=True``) say how windows are cut and scored. Every face is tracked
+    as a person: the timeline has a row per window and person (``track``; a window without a face has one
+    row with ``face`` false). ``detector`` replaces the face detector ``face_options.detector`` names
+    (any :class:`peclip.faces.FaceDetector`); ``face_options`` (a :class:`peclip.faces.FaceOptions`, or
+    ``prepare``'s options) changes the face settings, which default to those of ``peclip prepare``, and
+    for a checkpoint to the detector and alignment its training data was cropped with when its run
+    recorded them (:func:`peclip.predict.models.recorded_face_options`); crops are cut at the model's
+    input size; ``face_settings`` (a dict of :class:`~peclip.faces.FaceOptions` fields, e.g.
+    ``{"detector": "haar", "align": False}``) changes single settings on top. ``overlay``
     writes an MP4 with the face box and the emotion drawn on every frame; ``progress`` shows a progress
     bar over frames.
     """
@@ -112,11 +143,12 @@ def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOption
     if model.random_weights:
         log.warning("%s has random weights: %s", model.config.name, RANDOM_WEIGHTS_NOTE)
     start = time.perf_counter()
+    face_options = resolve_face_options(model, face_options, face_settings)
     source = FaceFrameSource(path, model.preprocess.size, detect_faces=options.detect_faces, detector=detector,
                              face_options=face_options, progress=progress)
     entries = predict_frames(model, source, lambda: source.duration, options)
     elapsed = time.perf_counter() - start
-    result = _assemble(model, source, entries, options, elapsed)
+    result = _assemble(model, source, entries, options, elapsed, face_options)
     _report(result)
     if overlay is not None:
         result.write_overlay(overlay, progress=progress)
@@ -124,7 +156,7 @@ def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOption
 
 
 def _assemble(model: PEClip, source, entries: list[_Scored], options: PredictOptions,
-              elapsed: float) -> PredictionResult:
+              elapsed: float, face_options: FaceOptions) -> PredictionResult:
     num_classes = len(model.class_names)
     probabilities = np.full((len(entries), num_classes), np.nan)  # (W, C), NaN where no face
     for i, entry in enumerate(entries):
@@ -153,7 +185,8 @@ def _assemble(model: PEClip, source, entries: list[_Scored], options: PredictOpt
         settings={"model": model.config.name, "pretrained": model.pretrained, "checkpoint": model.checkpoint,
                   "random_weights": model.random_weights, "num_frames": model.preprocess.num_frames,
                   "input_size": model.preprocess.size, "class_texts": list(model.class_texts),
-                  "text_templates": list(model.config.text_templates), **options.to_dict()},
+                  "text_templates": list(model.config.text_templates), **options.to_dict(),
+                  "faces": {k: getattr(face_options, k) for k in FACE_RECORD}},
         elapsed=elapsed,
     )
 

@@ -44,7 +44,7 @@ class WindowScorer:
             raise ValueError("frame_cache=True needs a model whose frames are encoded independently (temporal "
                              "adapter off); this model's TDA mixes frames over time, so leave frame_cache unset")
         self.frame_cache = independent if frame_cache is None else frame_cache
-        self._cache: dict[int, torch.Tensor] = {}  # frame index -> (E,) embedding, not normalised
+        self._cache: dict[tuple, torch.Tensor] = {}  # (frame index, track) -> (E,) embedding, not normalised
         self.frames_encoded = 0
 
     @torch.inference_mode()
@@ -65,24 +65,29 @@ class WindowScorer:
 
     def _logits_cached(self, clips: Sequence[Sequence[TimedFrame]]) -> torch.Tensor:
         text_prompts, vision_prompts = self.model.prompt_tokens()
-        new: dict[int, TimedFrame] = {}
+        new: dict[tuple, TimedFrame] = {}
         for clip in clips:
             for f in clip:
-                if f.index not in self._cache:
-                    new[f.index] = f
+                if _key(f) not in self._cache:
+                    new[_key(f)] = f
         if new:
-            order = sorted(new)
-            frames = frames_to_tensor([new[i].crop for i in order], self.device)  # (N, 3, S, S)
+            order = sorted(new, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
+            frames = frames_to_tensor([new[k].crop for k in order], self.device)  # (N, 3, S, S)
             _, feats = self.model.encode_video(frames.unsqueeze(1), vision_prompts, return_frames=True)  # (N, 1, E)
             self.frames_encoded += len(order)
-            for i, feat in zip(order, feats[:, 0], strict=True):
-                self._cache[i] = feat
-        per_clip = torch.stack([torch.stack([self._cache[f.index] for f in clip]) for clip in clips])  # (B, T, E)
+            for k, feat in zip(order, feats[:, 0], strict=True):
+                self._cache[k] = feat
+        per_clip = torch.stack([torch.stack([self._cache[_key(f)] for f in clip]) for clip in clips])  # (B, T, E)
         videos = F.normalize(per_clip.mean(dim=1), dim=-1)  # (B, E)
         classes = self.model.encode_classes(text_prompts)  # (C, E), cached by the model
         return self.model.config.logit_scale * videos @ classes.to(videos.dtype).T  # (B, C)
 
     def forget_before(self, frame_index: int) -> None:
         """Drop cached embeddings of frames before ``frame_index`` (no later window can use them)."""
-        for i in [i for i in self._cache if i < frame_index]:
+        for i in [k for k in self._cache if k[0] < frame_index]:
             del self._cache[i]
+
+
+def _key(frame: TimedFrame) -> tuple[int, int | None]:
+    """A face's cache key: its frame and its track (a frame may show several people)."""
+    return frame.index, frame.track

@@ -1,12 +1,14 @@
 """Frames with their face crops, from the data layer's decoder and face tracker; and the overlay pass.
 
 :class:`FaceFrameSource` decodes a video once (:func:`peclip.data.video.open_video`; a still image is a
-one-frame clip, a frame folder a clip at 25 fps) and runs :class:`peclip.faces.FaceTracker` on
-every frame with the settings of ``peclip prepare`` (:class:`peclip.faces.FaceOptions`), so a
-model sees the same crops at prediction as at training. As in ``prepare``, a box the tracker merely
-held through a miss counts as a face only if the face comes back; frames held until the track was
-dropped are frames without a face. Each new confirmed track gets the next track id (0, 1, ...).
-A still image has only one frame, so one detection confirms its face (the tracker's ``confirm=1``).
+one-frame clip, a frame folder a clip at 25 fps) and runs :class:`peclip.faces.FaceTracks` on
+every frame with the settings of ``peclip prepare`` (:class:`peclip.faces.FaceOptions`: detector,
+alignment, margins), so a model sees the same crops at prediction as at training. Every face is
+tracked as a person with a stable id (0, 1, ... in the order they are confirmed); a frame carries all
+its faces (:attr:`~peclip.predict.windows.TimedFrame.faces`). As in ``prepare``, a box the tracker
+merely held through a miss counts as a face only if the face comes back; frames held until the track
+was dropped are frames without that face. A still image has only one frame, so one detection
+confirms a face (the tracker's ``confirm=1``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from peclip.data.video import clip_kind, open_video
-from peclip.faces.crop import crop_face
+from peclip.faces.align import face_crop
 from peclip.faces.options import FaceOptions
 from peclip.faces.tracking import tracker_for
 from peclip.predict.overlay import OverlayWriter, draw_frame
@@ -33,7 +35,7 @@ class FaceFrameSource:
     """Iterate :class:`~peclip.predict.windows.TimedFrame` s (face box and ``size x size`` crop, or none).
 
     After the iteration, ``frames_read``, ``duration`` (s), ``frame_times`` and ``frame_boxes`` (one
-    entry per frame) describe the video. ``fps`` is None for a still image (its duration is 0).
+    list of ``(track, box)`` per frame) describe the video. ``fps`` is None for a still image (its duration is 0).
     With ``detect_faces=False`` every frame is the face: the whole frame resized to ``size x size``
     (what the test transform does to an already cropped clip).
     """
@@ -53,7 +55,7 @@ class FaceFrameSource:
         self.fps: float | None = None if self.kind == "image" else self._video.fps
         self.frames_read = 0
         self.frame_times: list[float] = []
-        self.frame_boxes: list[tuple[float, float, float, float] | None] = []
+        self.frame_boxes: list[list[tuple[int | None, tuple[float, float, float, float]]]] = []
         self._last_time = 0.0
 
     @property
@@ -69,17 +71,26 @@ class FaceFrameSource:
         return tracker_for(self.face_options, self.fps or 25.0, self.detector, **confirm)
 
     def _emit(self, frame: TimedFrame) -> TimedFrame:
-        self.frame_boxes[frame.index] = frame.box
+        self.frame_boxes[frame.index] = [(f.track, f.box) for f in frame.faces]
         return frame
 
-    def __iter__(self) -> Iterator[TimedFrame]:
+    def _whole_frame(self, index: int, time: float, image: np.ndarray) -> TimedFrame:
         import cv2
+
+        height, width = image.shape[:2]
+        interpolation = cv2.INTER_AREA if min(height, width) > self.size else cv2.INTER_LINEAR
+        crop = cv2.resize(image, (self.size, self.size), interpolation=interpolation)
+        return TimedFrame(index, time, (0.0, 0.0, float(width), float(height)), crop, 0)
+
+    def __iter__(self) -> Iterator[TimedFrame]:
         from tqdm import tqdm
 
-
         tracker = self._tracker() if self.detect_faces else None
-        track_id, in_track = -1, False
-        held: list[TimedFrame] = []  # boxes held through a miss, decided when the face returns or is lost
+        align, margin = self.face_options.align, self.face_options.margin
+        # Per track, the frames whose box was merely held through a miss: they count as faces only if the
+        # face comes back, so frames are released in order once every held face is decided.
+        queue: list[TimedFrame] = []
+        undecided: dict[int, list[TimedFrame]] = {}  # track -> its held faces awaiting the face's return
         with self._video as video:
             bar = tqdm(video, total=video.num_frames or None, desc=self.path.name, unit="frame",
                        disable=not self.progress, leave=False)
@@ -88,31 +99,40 @@ class FaceFrameSource:
                 time = self._monotonic(decoded.time)
                 self.frames_read += 1
                 self.frame_times.append(time)
-                self.frame_boxes.append(None)
+                self.frame_boxes.append([])
                 if tracker is None:
-                    height, width = image.shape[:2]
-                    interpolation = cv2.INTER_AREA if min(height, width) > self.size else cv2.INTER_LINEAR
-                    crop = cv2.resize(image, (self.size, self.size), interpolation=interpolation)
-                    yield self._emit(TimedFrame(index, time, (0.0, 0.0, float(width), float(height)), crop, 0))
+                    yield self._emit(self._whole_frame(index, time, image))
                     continue
-                found = tracker.update(image)
-                if found.box is None:
-                    yield from (TimedFrame(f.index, f.time) for f in held)  # the face never came back
-                    held.clear()
-                    in_track = False
-                    yield TimedFrame(index, time)
-                    continue
-                if not in_track:
-                    track_id, in_track = track_id + 1, True
-                b = found.box
-                frame = TimedFrame(index, time, (b.x0, b.y0, b.x1, b.y1), crop_face(image, b, self.size), track_id)
-                if found.held:
-                    held.append(frame)
-                    continue
-                yield from (self._emit(f) for f in held)
-                held.clear()
-                yield self._emit(frame)
-            yield from (TimedFrame(f.index, f.time) for f in held)  # held to the end: no face
+                faces = []
+                live = set()
+                for found in tracker.update(image):
+                    if found.track is None:
+                        continue  # awaiting confirmation
+                    live.add(found.track)
+                    b = found.box
+                    crop = face_crop(image, found.face, b, self.size, align, margin)
+                    face = TimedFrame(index, time, (b.x0, b.y0, b.x1, b.y1), crop, found.track)
+                    faces.append(face)
+                    if found.held:
+                        undecided.setdefault(found.track, []).append(face)
+                    else:
+                        undecided.pop(found.track, None)  # the face came back: its held frames stay
+                for track in [t for t in undecided if t not in live]:  # lost: its held frames had no face
+                    for face in undecided.pop(track):
+                        face.box = None
+                frame = TimedFrame(index, time)
+                if faces:
+                    frame = faces[0]
+                    frame.other_faces = faces[1:]
+                queue.append(frame)
+                pending = min((fs[0].index for fs in undecided.values() if fs), default=index + 1)
+                while queue and queue[0].index < pending:
+                    yield self._emit(_drop_lost(queue.pop(0)))
+            for faces in undecided.values():  # held to the end: no face
+                for face in faces:
+                    face.box = None
+            while queue:
+                yield self._emit(_drop_lost(queue.pop(0)))
         if self.frames_read == 0:
             raise ValueError(f"{self.path} has no video frames (a zero-length video); nothing to predict")
 
@@ -125,18 +145,32 @@ class FaceFrameSource:
         return time
 
 
-def frame_labels(result) -> list[str | None]:
-    """The label drawn on each video frame: the top class of the window that speaks for its time."""
-    spans = own_spans(list(zip(result.starts.tolist(), result.ends.tolist(), strict=True)), result.duration)
+def _drop_lost(frame: TimedFrame) -> TimedFrame:
+    """The frame without the faces that were held and then lost (their box was cleared)."""
+    faces = [f for f in frame.faces if f.box is not None]
+    if not faces:
+        return TimedFrame(frame.index, frame.time)
+    first = faces[0]
+    first.other_faces = faces[1:]
+    return first
+
+
+def frame_labels(result) -> list[dict[int | None, str]]:
+    """The label drawn on each video frame per person (track): the top class of that person's window that
+    speaks for the frame's time."""
+    keys = list(zip(result.starts.tolist(), result.ends.tolist(), strict=True))
+    windows = list(dict.fromkeys(keys))  # the distinct windows, in order (rows repeat a window per person)
+    spans = own_spans(windows, result.duration)
     lows = [lo for lo, _ in spans]
+    rows: dict[tuple, dict] = {}
+    for i, key in enumerate(keys):
+        if result.face[i]:
+            c = int(np.argmax(result.probabilities[i]))
+            rows.setdefault(key, {})[result.tracks[i]] = f"{result.class_names[c]} {result.probabilities[i, c]:.2f}"
     labels = []
     for time in result.frame_times:
         w = max(0, bisect.bisect_right(lows, time) - 1)
-        if w < len(spans) and result.face[w]:
-            c = int(np.argmax(result.probabilities[w]))
-            labels.append(f"{result.class_names[c]} {result.probabilities[w, c]:.2f}")
-        else:
-            labels.append(None)
+        labels.append(rows.get(windows[w], {}) if w < len(windows) else {})
     return labels
 
 
@@ -155,9 +189,10 @@ def write_overlay(result, path: str | os.PathLike, progress: bool = False) -> Pa
                 if writer is None:
                     writer = OverlayWriter(path, image.shape[1], image.shape[0], result.fps)
                 known = i < len(result.frame_times)
-                box = result.frame_boxes[i] if known else None
+                boxes = result.frame_boxes[i] if known else []
                 time = result.frame_times[i] if known else decoded.time
-                writer.write(draw_frame(image, box, labels[i] if known else None, time))
+                faces = [(box, labels[i].get(track), track) for track, box in boxes]
+                writer.write(draw_frame(image, faces, time))
     finally:
         if writer is not None:
             writer.close()

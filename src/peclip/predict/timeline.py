@@ -1,13 +1,17 @@
 """Timeline records and the whole-video summary, from per-window arrays.
 
-A timeline is one record per window (``window``, ``start``, ``end``, ``face``, ``track``, ``frames``,
+A timeline is one record per window and person (``window``, ``start``, ``end``, ``face``, ``track``, ``frames``,
 ``face_frames``, ``top``, ``top_probability``, ``p_<class>`` for every class and, when asked for,
 ``compound_<name>``). Windows without a face carry ``None`` (NaN in arrays and DataFrames, empty in
 CSV) for every probability and score, and ``top`` is ``None``: no row claims an emotion it did not see.
+A window where several people (face tracks) are seen has one row per person, all with the same
+``window`` number; a window without a face has one row with ``face`` false and no ``track``.
 
 The summary weighs each face window by the time it speaks for (:func:`peclip.predict.windows.own_spans`:
 overlapping windows split the overlap at the midpoint between their centres), so a share is a share
-of face time. A still image (zero duration) weighs its single window by count.
+of face time; the overall figures pool every person's rows (with two people in view, a second of video
+counts as two seconds of face time), the ``tracks`` entries give each person's own. A still image (zero
+duration) weighs its single window by count.
 """
 
 from __future__ import annotations
@@ -20,6 +24,21 @@ import numpy as np
 from peclip.predict.windows import own_spans
 
 
+def window_numbers(starts: np.ndarray, ends: np.ndarray) -> list[int]:
+    """The window each row belongs to: rows of one window (one per person) share its ``(start, end)``."""
+    keys = list(zip(np.asarray(starts).tolist(), np.asarray(ends).tolist(), strict=True))
+    order = {key: n for n, key in enumerate(dict.fromkeys(keys))}
+    return [order[key] for key in keys]
+
+
+def row_weights(starts: np.ndarray, ends: np.ndarray, duration: float) -> np.ndarray:
+    """Seconds each row speaks for: the :func:`~peclip.predict.windows.own_spans` share of its window."""
+    keys = list(zip(np.asarray(starts).tolist(), np.asarray(ends).tolist(), strict=True))
+    windows = list(dict.fromkeys(keys))
+    spans = dict(zip(windows, own_spans(windows, duration), strict=True))
+    return np.array([spans[k][1] - spans[k][0] for k in keys], dtype=np.float64)  # (rows,)
+
+
 def _opt(value: float) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
@@ -28,14 +47,15 @@ def timeline_records(starts: np.ndarray, ends: np.ndarray, face: np.ndarray, tra
                      frames: np.ndarray, face_frames: np.ndarray, probabilities: np.ndarray,
                      class_names: Sequence[str], compound: np.ndarray | None = None,
                      compound_names: Sequence[str] = ()) -> list[dict]:
-    """One flat record per window (module docstring)."""
+    """One flat record per window and person (module docstring)."""
     records = []
+    numbers = window_numbers(starts, ends)
     for i in range(len(starts)):
         has_face = bool(face[i])
         probs = probabilities[i]
         top = int(np.argmax(probs)) if has_face else None
         record = {
-            "window": i,
+            "window": numbers[i],
             "start": float(starts[i]),
             "end": float(ends[i]),
             "face": has_face,
@@ -92,8 +112,7 @@ def summarize(starts: np.ndarray, ends: np.ndarray, face: np.ndarray, tracks: Se
     class_names = list(class_names)
     compound_names = list(compound_names)
     face = np.asarray(face, dtype=bool)
-    spans = own_spans(list(zip(starts.tolist(), ends.tolist(), strict=True)), duration)
-    weights = np.array([hi - lo for lo, hi in spans], dtype=np.float64)  # (W,) seconds each window speaks for
+    weights = row_weights(starts, ends, duration)  # (rows,) seconds each row speaks for
     overall = _group_summary(face, weights, probabilities, class_names, compound, compound_names)
     track_ids = sorted({t for t, f in zip(tracks, face, strict=True) if f and t is not None})
     per_track = []
@@ -104,7 +123,7 @@ def summarize(starts: np.ndarray, ends: np.ndarray, face: np.ndarray, tracks: Se
         per_track.append(entry)
     return {
         "duration": float(duration),
-        "windows": len(starts),
+        "windows": len(set(window_numbers(starts, ends))),
         "face_windows": overall.pop("windows"),
         "face_seconds": overall.pop("seconds"),
         **overall,

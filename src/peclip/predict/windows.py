@@ -25,13 +25,24 @@ DEFAULT_MIN_FACE_FRACTION = 0.5
 
 @dataclass
 class TimedFrame:
-    """One decoded frame: its index in the video, timestamp (s), tracked face box (or None), face crop."""
+    """One decoded frame: its index in the video, timestamp (s), a tracked face box (or None), its crop and
+    track id; ``other_faces`` holds the frame's further faces, one single-face ``TimedFrame`` each."""
 
     index: int
     time: float
     box: tuple[float, float, float, float] | None = None
     crop: Any = None  # (S, S, 3) uint8 face crop at the model's input size, None without a face
     track: int | None = None
+    other_faces: list[TimedFrame] = field(default_factory=list, repr=False)
+
+    @property
+    def faces(self) -> list[TimedFrame]:
+        """Every face of the frame as a single-face frame (the first one is this frame itself)."""
+        return ([self] if self.box is not None else []) + self.other_faces
+
+    def face_of(self, track: int | None) -> TimedFrame | None:
+        """The frame's face of ``track``, or None."""
+        return next((f for f in self.faces if f.track == track), None)
 
 
 @dataclass
@@ -47,9 +58,21 @@ class Window:
     def face_frames(self) -> list[TimedFrame]:
         return [f for f in self.frames if f.box is not None]
 
-    def has_face(self, min_fraction: float = DEFAULT_MIN_FACE_FRACTION) -> bool:
-        """True when at least ``min_fraction`` of the window's frames (and at least one) have a face box."""
-        count = sum(f.box is not None for f in self.frames)
+    def face_frames_of(self, track: int | None) -> list[TimedFrame]:
+        """The face of ``track`` in each frame that has it (single-face frames, in time order)."""
+        return [face for f in self.frames if (face := f.face_of(track)) is not None]
+
+    def tracks(self) -> list[int | None]:
+        """The ids of the face tracks seen in the window, sorted (None for faces without a track)."""
+        return sorted({face.track for f in self.frames for face in f.faces}, key=lambda t: (t is not None, t or 0))
+
+    def has_face(self, min_fraction: float = DEFAULT_MIN_FACE_FRACTION, track: int | None = ...) -> bool:
+        """True when at least ``min_fraction`` of the window's frames (and at least one) have a face box
+        (of ``track``, when given)."""
+        if track is ...:
+            count = sum(f.box is not None for f in self.frames)
+        else:
+            count = sum(f.face_of(track) is not None for f in self.frames)
         return count > 0 and count >= min_fraction * len(self.frames)
 
     def track(self) -> int | None:

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from peclip.atomic import atomic_write_json, atomic_write_text, atomic_writer
+from peclip.faces.options import FACES_RECORD
 from peclip.layout import CHECKPOINTS, CONFIG_YAML, METRICS_CSV, RESULTS_JSON, checkpoint_dir
 
 
@@ -48,6 +49,16 @@ class RunFolder:
                              "or choose another name (--name / run.name)")
         self.path.mkdir(parents=True, exist_ok=True)
         self.write_config(config_yaml)
+
+    def record_faces(self, manifest: str | os.PathLike | None) -> None:
+        """Copy ``faces.json`` (how ``peclip prepare`` cropped the faces) from beside the training manifest,
+        so that ``peclip predict --checkpoint`` crops new videos the same way."""
+        if not self.writer or not manifest:
+            return
+        source = Path(manifest)
+        source = (source if source.is_dir() else source.parent) / FACES_RECORD
+        if source.is_file():
+            atomic_write_text(self.path / FACES_RECORD, source.read_text(encoding="utf-8"))
 
     def write_config(self, config_yaml: str) -> None:
         if self.writer:

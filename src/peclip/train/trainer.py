@@ -246,6 +246,7 @@ def _train(recipe: Recipe, run_dir, resume: bool, info: distributed.DistInfo) ->
     items = read_items(recipe, cfg, info)
     if not resume:
         run.create(dump_recipe(recipe))
+        run.record_faces(cfg.manifest)
     distributed.barrier(info)
     logs = _Logs(run, recipe.run.tensorboard)
     try:
