@@ -57,8 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
-        # Library errors are written to be read by people: show the message, not a traceback.
+    except KeyboardInterrupt:
+        # Ctrl-C: one line, no traceback. Outputs are written atomically, so what exists is whole.
+        print(f"\npeclip {args.command}: interrupted; files already written are complete, the rest were not "
+              "written (prepare resumes where it stopped)", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError) as err:
+        # Library errors are written to be read by people: show the message, not a traceback. OSError covers
+        # FileNotFoundError, FileExistsError, NotADirectoryError and PermissionError.
         if args.verbose:
             raise
         print(f"peclip {args.command}: error: {err}", file=sys.stderr)

@@ -12,9 +12,16 @@ are written too once it is. Frames without a face:
 - a video with no face at all is *skipped* (reported, nothing written).
 
 Each video's track (box per written frame, gaps, optional duplicate-frame report) goes to
-``<out>/_tracks/<name>.json``, written last: it is the completion marker. A second run skips videos
-whose track file says they are complete and redoes the others (a folder without it is partial).
+``<out>/_tracks/<name>.json``, written last: it is the completion marker. It records every setting
+that shapes the crops (:meth:`PrepareOptions.output_settings` and the detector) and what decoding
+found (``complete``, ``frames_decoded``, ``frames_expected``, ``decode_errors``: a truncated or
+damaged video is prepared as far as it decodes and reported, or skipped with ``strict``). A second run
+skips videos whose track file says they are complete *with the same settings*, and redoes the others,
+saying why (a folder without a track file is partial; a changed ``--size`` or ``--margin`` redoes it).
 The manifest ``<out>/manifest.csv`` lists the clips of this run with paths relative to ``<out>``.
+
+With ``workers > 1`` the videos are prepared in worker processes that die with their parent (a killed
+``prepare`` leaves no workers behind) and ignore Ctrl-C, which the parent handles.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,12 +44,12 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from peclip.atomic import atomic_write_text
+from peclip.atomic import atomic_write_text, check_output_dir
 from peclip.data.csim_sampling import duplicate_frames
 from peclip.data.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from peclip.data.manifest import UNLABELLED, ClipItem, Problem, parse_label, read_manifest, write_csv_manifest
 from peclip.data.prepare_options import PrepareOptions
-from peclip.data.video import VideoReadError, list_frames, open_video
+from peclip.data.video import IncompleteVideoError, VideoReadError, list_frames, open_video
 from peclip.faces.box import Box
 from peclip.faces.crop import crop_face
 from peclip.faces.detectors import FaceDetector
@@ -83,6 +93,11 @@ class VideoResult:
     message: str = ""
     seconds: float = 0.0
     resumed: bool = False
+    complete: bool = True  # False: the video decoded only in part (see frames_expected, decode_errors)
+    frames_expected: int | None = None
+    decode_errors: int = 0
+    decode_message: str = ""
+    redone: str = ""  # why an earlier run's output of this video was not reused
 
     @property
     def written(self) -> bool:
@@ -121,9 +136,17 @@ class PrepareSummary:
 
     def format(self) -> str:
         resumed = sum(r.resumed for r in self.results)
+        incomplete = [r for r in self.done if not r.complete]
         lines = [f"prepare: {len(self.results)} video(s) -> {self.out_dir}",
                  f"  done: {len(self.done)} ({self.frames_written} frames written; {resumed} already complete "
-                 f"from an earlier run), gaps reported: {len(self.reported)}, skipped: {len(self.skipped)}"]
+                 f"from an earlier run), gaps reported: {len(self.reported)}, skipped: {len(self.skipped)}"
+                 + (f", incomplete: {len(incomplete)}" if incomplete else "")]
+        for r in self.results:
+            if r.redone:
+                lines.append(f"  redone {r.source}: {r.redone}")
+        for r in incomplete:
+            lines.append(f"  incomplete {r.source}: {r.decode_message} (prepared what was decoded; "
+                         "complete: false in its track file; --strict skips such videos)")
         for r in self.skipped:
             lines.append(f"  skipped {r.source}: {r.message}")
         for r in self.reported:
@@ -213,28 +236,51 @@ def _runs(indices: Sequence[int], total: int) -> list[tuple[int, int]]:
     return gaps
 
 
-def _load_complete(out_dir: Path, job: Job) -> VideoResult | None:
+def _settings(options: PrepareOptions, detector: FaceDetector | None) -> dict:
+    """Everything that shapes a video's crops, as recorded in its track file."""
+    return {**options.output_settings(), "detector": type(detector).__name__ if detector else "HaarFaceDetector"}
+
+
+def _changed(recorded: dict | None, wanted: dict) -> str:
+    """How ``recorded`` settings differ from ``wanted`` (empty when they match)."""
+    if not isinstance(recorded, dict):
+        return "its track file records no settings (written by an older peclip)"
+    diffs = [f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in wanted.items() if recorded.get(k) != v]
+    return f"settings changed ({', '.join(diffs)})" if diffs else ""
+
+
+def _load_complete(out_dir: Path, job: Job, settings: dict, strict: bool = False) -> tuple[VideoResult | None, str]:
+    """An earlier run's result for ``job`` when it is complete and made with ``settings``; else ``None``
+    and why it is redone (empty when there was nothing to reuse)."""
     track = _track_path(out_dir, job.name)
     if not track.is_file():
-        return None
+        return None, ""
     try:
         data = json.loads(track.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         log.warning("%s: unreadable track file (%s); redoing the video", track, err)
-        return None
-    if data.get("source") != str(job.source) or data.get("status") not in ("done", "gaps", "no_face"):
-        return None
+        return None, f"unreadable track file ({err})"
+    if data.get("source") != str(job.source):
+        return None, f"it was prepared from another source ({data.get('source')})"
+    if data.get("status") not in ("done", "gaps", "no_face"):
+        return None, ""
+    changed = _changed(data.get("settings"), settings)
+    if changed:
+        return None, changed
+    if strict and data.get("complete") is False:
+        return None, "it decoded only in part and --strict asks for whole videos"
     folder = out_dir / job.name
     if data["status"] != "no_face" and (not folder.is_dir() or len(list_frames(folder)) != data.get("frames_written")):
-        return None
+        return None, "its frame folder does not match its track file"
     fields = {k: data[k] for k in ("source", "name", "status", "frames_total", "frames_written", "fps", "held_frames",
-                                   "message") if k in data}
+                                   "message", "complete", "frames_expected", "decode_errors", "decode_message")
+              if k in data}
     result = VideoResult(**fields, resumed=True)
     result.gaps = [tuple(g) for g in data.get("gaps", [])]
     result.reported_gaps = [tuple(g) for g in data.get("reported_gaps", [])]
     dup = data.get("duplicates")
     result.duplicates = [tuple(d) for d in dup] if dup is not None else None
-    return result
+    return result, ""
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -271,7 +317,7 @@ def _crop_video(job: Job, options: PrepareOptions, detector: FaceDetector | None
     tentative: list[tuple[int, np.ndarray, list[float]]] = []
     with open_video(job.source) as video:
         result.fps = video.fps
-        tracker = tracker_for(options, video.fps, detector)
+        tracker = tracker_for(options, video.fps, detector, num_frames=video.num_frames)
         for frame in video:
             result.frames_total += 1
             found = tracker.update(frame.image)
@@ -297,22 +343,33 @@ def _crop_video(job: Job, options: PrepareOptions, detector: FaceDetector | None
             tentative.clear()
             pending.clear()
             writer.write(frame.index, crop, found.box.as_list(), detected=True)
+        report = video.report()
+    result.complete, result.frames_expected = report.complete, report.frames_expected
+    result.decode_errors, result.decode_message = report.decode_errors, report.describe()
+    if not report.complete:
+        if options.strict:
+            raise IncompleteVideoError(f"incomplete video (strict): {report.describe()}")
+        log.warning("%s: incomplete video: %s; preparing what was decoded", job.source, report.describe())
     return tracker
 
 
 def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: FaceDetector | None = None) -> VideoResult:
     """Prepare one video (see the module docstring); never raises for a bad video, reports it instead."""
     start = time.perf_counter()
+    settings = _settings(options, detector)
+    redone = ""
     if not options.force:
-        previous = _load_complete(out_dir, job)
+        previous, redone = _load_complete(out_dir, job, settings, options.strict)
         if previous is not None:
             return previous
+        if redone:
+            log.info("%s: redoing: %s", job.source, redone)
     folder, track_file = out_dir / job.name, _track_path(out_dir, job.name)
     track_file.unlink(missing_ok=True)
     if folder.exists():
         shutil.rmtree(folder)  # partial output of an interrupted run
     folder.mkdir(parents=True)
-    result = VideoResult(str(job.source), job.name, "done")
+    result = VideoResult(str(job.source), job.name, "done", redone=redone)
     writer = _CropWriter(folder, options)
     try:
         tracker = _crop_video(job, options, detector, writer, result)
@@ -326,12 +383,47 @@ def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: Face
         result.duplicates = [(int(i), float(c)) for i, c in duplicate_frames(np.stack(writer.small),
                                                                              options.duplicate_threshold)]
     result.seconds = time.perf_counter() - start
-    data = {k: v for k, v in asdict(result).items() if k not in ("resumed",)}
-    data.update({"size": options.size, "margin": options.margin, "max_gap_s": options.max_gap,
+    data = {k: v for k, v in asdict(result).items() if k not in ("resumed", "redone")}
+    data.update({"frames_decoded": result.frames_total, "settings": settings,
+                 "size": options.size, "margin": options.margin, "max_gap_s": options.max_gap,
                  "hold_frames": tracker.max_gap_frames, "origin": job.origin,
                  "frames_columns": ["source_frame", "x0", "y0", "x1", "y1", "detected"], "frames": writer.records})
     _write_json(track_file, data)  # last: marks the video complete
     return result
+
+
+def _worker_init(parent: int) -> None:
+    """Runs in each worker process: die with the parent, leave Ctrl-C to it.
+
+    On Linux the kernel sends the worker SIGKILL when its parent dies (``PR_SET_PDEATHSIG``); everywhere
+    a watchdog thread also checks once a second that the parent is still there. Without this, a
+    ``prepare`` killed with SIGKILL left its workers running (and then idle, holding their memory).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            log.debug("prctl(PR_SET_PDEATHSIG) unavailable; the watchdog thread alone ends orphaned workers")
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        os._exit(1)
+
+    def watchdog() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watchdog, name="peclip-parent-watchdog", daemon=True).start()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End a pool's workers at once (their partial outputs are redone by the next run)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _judge(result: VideoResult, writer: _CropWriter, hold: int, folder: Path) -> None:
@@ -357,11 +449,10 @@ def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     gets. ``workers > 1`` runs videos in parallel processes (``detector`` must then pickle)."""
     options = options or PrepareOptions()
     label_set = get_label_set(label_set) if isinstance(label_set, str) else label_set
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir, "--out")  # before any video is read
     jobs, problems = collect_jobs(inputs, label, label_set, root)
     for p in problems:
         log.warning("input problem: %s", p)
-    out_dir.mkdir(parents=True, exist_ok=True)
     results: list[VideoResult] = []
     bar = tqdm(total=len(jobs), desc="prepare", unit="video", disable=not progress)
     if workers <= 1 or len(jobs) <= 1:
@@ -374,14 +465,19 @@ def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         # thread pool, so the parent runs OpenCV single-threaded while the workers live.
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(),
+                                   initializer=_worker_init, initargs=(os.getpid(),))
         try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context()) as pool:
-                futures = {pool.submit(prepare_one, job, out_dir, options, detector): i
-                           for i, job in enumerate(jobs)}
-                done: dict[int, VideoResult] = {}
-                for future in as_completed(futures):
-                    done[futures[future]] = future.result()
-                    bar.update()
+            futures = {pool.submit(prepare_one, job, out_dir, options, detector): i for i, job in enumerate(jobs)}
+            done: dict[int, VideoResult] = {}
+            for future in as_completed(futures):
+                done[futures[future]] = future.result()
+                bar.update()
+        except BaseException:  # Ctrl-C or an error: stop the workers now rather than after their videos
+            _stop_workers(pool)
+            raise
+        else:
+            pool.shutdown()
         finally:
             cv2.setNumThreads(threads)
         results = [done[i] for i in range(len(jobs))]

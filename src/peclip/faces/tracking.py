@@ -182,8 +182,16 @@ class FaceTracker:
         return self.gaps
 
 
-def tracker_for(options: FaceOptions, fps: float, detector: FaceDetector | None = None, **extra) -> FaceTracker:
-    """The face tracker ``options`` describe (``prepare`` and prediction both build theirs here)."""
+def tracker_for(options: FaceOptions, fps: float, detector: FaceDetector | None = None,
+                num_frames: int | None = None, **extra) -> FaceTracker:
+    """The face tracker ``options`` describe (``prepare`` and prediction both build theirs here).
+
+    ``num_frames`` (the clip's frame count, when known) caps the confirmation rule: a still image or a
+    video of 1-2 frames cannot show a face in ``confirm`` consecutive frames, so there a detection in
+    every frame confirms the track.
+    """
     detector = detector or HaarFaceDetector(detect_size=options.detect_size, min_face=options.min_face)
+    if num_frames and num_frames > 0 and "confirm" not in extra:
+        extra["confirm"] = max(1, min(FaceTracker.confirm, int(num_frames)))
     return FaceTracker(detector, fps=fps, max_gap=options.max_gap, margin=options.margin,
                        smoothing=options.smoothing, select=options.select, **extra)

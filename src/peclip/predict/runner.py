@@ -19,6 +19,7 @@ import numpy as np
 
 from peclip.data.csim_sampling import csim_frame_indices
 from peclip.data.sampling import tsn_indices
+from peclip.data.video import IncompleteVideoError
 from peclip.model import PEClip
 from peclip.predict.compound import check_compound_support, compound_names, compound_scores
 from peclip.predict.options import RANDOM_WEIGHTS_NOTE, PredictOptions
@@ -116,7 +117,9 @@ def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOption
                              face_options=face_options, progress=progress)
     entries = predict_frames(model, source, lambda: source.duration, options)
     elapsed = time.perf_counter() - start
+    decode = _check_decode(source, options.strict)
     result = _assemble(model, source, entries, options, elapsed)
+    result.decode = decode
     _report(result)
     if overlay is not None:
         result.write_overlay(overlay, progress=progress)
@@ -156,6 +159,21 @@ def _assemble(model: PEClip, source, entries: list[_Scored], options: PredictOpt
                   "text_templates": list(model.config.text_templates), **options.to_dict()},
         elapsed=elapsed,
     )
+
+
+def _check_decode(source: FaceFrameSource, strict: bool) -> dict:
+    """The decode report as the result records it; an incomplete video is a warning, or an error when strict."""
+    report = source.decode_report
+    if report is None:
+        return {}
+    decode = report.to_dict()
+    if not report.complete:
+        message = f"{source.path}: incomplete video: {report.describe()}"
+        if strict:
+            raise IncompleteVideoError(message + " (strict: no result written)")
+        log.warning("%s; the timeline covers only what was decoded (marked complete: false)", message)
+        decode["decode_warning"] = report.describe()
+    return decode
 
 
 def _report(result: PredictionResult) -> None:
