@@ -114,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
     # Deferred on purpose: the model stack imports torch, which `peclip --help` must not wait for.
     from tqdm import tqdm
 
-    from peclip.predict.models import ModelRequest, build_model
     from peclip.atomic import check_output_dir
+    from peclip.predict.models import ModelRequest, build_model
     from peclip.predict.runner import predict_video
 
     check_output_dir(args.output, "--output")  # before any model is built or video decoded

@@ -65,6 +65,12 @@ def predict_frames(model: PEClip, frames: Iterable[TimedFrame], duration_of, opt
         if not pending:
             return
         probabilities = scorer.score([clip for _, clip in pending])  # (B, C)
+        bad = ~np.isfinite(probabilities).all(axis=1)
+        if bad.any():
+            entry = pending[int(np.flatnonzero(bad)[0])][0]
+            raise ValueError(f"the model gave NaN or inf scores for the window {entry.window.start:.2f}-"
+                             f"{entry.window.end:.2f} s ({int(bad.sum())} of {len(pending)} windows in its batch); "
+                             "its weights are damaged or overflow (try without --int8 / in float32)")
         for (entry, _), probs in zip(pending, probabilities, strict=True):
             entry.probabilities = probs
         # windows close in time order: no later window starts before the last one's first frame
