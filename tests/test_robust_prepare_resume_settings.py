@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not SINGLE.is_file(), reason="real media in ../s
 
 @pytest.fixture()
 def clip(tmp_path):
-    """The first 12 frames of single_face.mp4 as a frame folder (a clip ``prepare`` reads like a video)."""
+    """The first 12 frames of single_face.mp4 as a frame folder ``in/man`` (``prepare in`` reads it as a clip)."""
     folder = tmp_path / "in" / "man"
     folder.mkdir(parents=True)
     with av.open(str(SINGLE)) as container:
@@ -30,7 +30,7 @@ def clip(tmp_path):
 
 def test_changed_size_or_margin_redoes_the_video_and_says_why(clip, tmp_path, capsys):
     out = tmp_path / "out"
-    base = ["prepare", str(clip), "--out", str(out), "--no-progress"]
+    base = ["prepare", str(clip.parent), "--out", str(out), "--no-progress"]
     assert main([*base, "--size", "96"]) == 0
     track = json.loads((out / "_tracks" / "man.json").read_text())
     assert track["settings"]["size"] == 96 and track["settings"]["margin"] == 0.25
@@ -49,7 +49,7 @@ def test_changed_size_or_margin_redoes_the_video_and_says_why(clip, tmp_path, ca
 
 def test_a_track_file_without_settings_is_redone(clip, tmp_path, capsys):
     out = tmp_path / "out"
-    base = ["prepare", str(clip), "--out", str(out), "--no-progress", "--size", "64"]
+    base = ["prepare", str(clip.parent), "--out", str(out), "--no-progress", "--size", "64"]
     assert main(base) == 0
     track_file = out / "_tracks" / "man.json"
     track = json.loads(track_file.read_text())
