@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         # Ctrl-C: one line, no traceback. Outputs are written atomically, so what exists is whole.
-        print(f"\npeclip {args.command}: interrupted; files already written are complete, the rest were not "
-              "written (prepare resumes where it stopped)", file=sys.stderr)
+        print(f"\npeclip {args.command}: interrupted; the files already written are whole (a rerun of prepare skips "
+              "finished videos; train --resume RUN goes on from the last epoch)", file=sys.stderr)
         return 130
     except (ValueError, RuntimeError, OSError) as err:
         # Library errors are written to be read by people: show the message, not a traceback. OSError covers
