@@ -3,6 +3,8 @@
 A file is written under a temporary name beside its target (same folder, so the rename stays on one
 filesystem) and renamed into place with :func:`os.replace`, which is atomic on POSIX and Windows. A
 process killed mid-write leaves only the temporary file, never a partial file under the final name.
+:func:`check_output_dir` checks an output folder before any work starts, so that a bad ``-o`` fails
+at once rather than after the work.
 """
 
 from __future__ import annotations
@@ -38,6 +40,21 @@ def atomic_writer(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Make sure ``path`` can take output files before any work starts: create it, refuse a file or a
+    folder that cannot be written, naming it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path} is a file, not a folder; give a folder (it is created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{what} {path} cannot be created: {err.strerror or err}") from err
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path} is not writable; give a folder you can write to")
+    return path
 
 
 def atomic_write(target: str | os.PathLike, write: Callable[[Path], object]) -> Path:

@@ -7,10 +7,12 @@ tokens inserted (docs/spec.md 2.6). Everything else in peclip talks to CLIP thro
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
-import warnings
+import pickle
+import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -145,32 +147,158 @@ def load_weights(model: nn.Module, cfg: BackboneConfig, pretrained: str) -> None
     _load_strict(model, state, pretrained)
 
 
+_NOT_A_CHECKPOINT = ("give CLIP weights as an OpenAI '.pt', an open_clip state dict ('.pt'/'.pth', saved with "
+                     "torch.save(model.state_dict(), path)) or a '.safetensors' file")
+
+
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file. Nothing in the file is run: safetensors, ``torch.load`` with
+    ``weights_only=True``, and TorchScript archives (OpenAI's releases) read by
+    :func:`_read_torchscript_tensors`, which takes their tensors and never their code."""
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise ValueError(f"not a checkpoint: {path} ({err}); {_NOT_A_CHECKPOINT}") from err
     elif zipfile.is_zipfile(path) and _is_torchscript(path):
-        with warnings.catch_warnings():  # torch deprecates TorchScript, but OpenAI's weights ship in it
-            warnings.simplefilter("ignore", FutureWarning)
-            state = torch.jit.load(str(path), map_location="cpu").state_dict()
+        state = _read_torchscript_tensors(path)
     else:
         try:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as err:  # torch raises several types for unreadable files
-            raise ValueError(f"cannot read CLIP weights from {path}: {err}") from err
+            reason = str(err).strip().splitlines()[-1] if "Weights only load failed" not in str(err) else (
+                "it is not a tensor file, or it holds Python objects other than tensors")
+            raise ValueError(f"not a checkpoint: {path} ({reason}); {_NOT_A_CHECKPOINT}") from err
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict (found {type(state).__name__})")
+        raise ValueError(f"not a checkpoint: {path} holds a {type(state).__name__}, not a state dict; "
+                         f"{_NOT_A_CHECKPOINT}")
     for key in ("input_resolution", "context_length", "vocab_size"):  # OpenAI JIT metadata
         state.pop(key, None)
-    return {k.removeprefix("module."): v for k, v in state.items()}
+    state = {k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    check_finite(state, str(path))
+    return state
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse tensors holding NaN or inf, naming them (damaged bytes load without a format error).
+    Attention masks (names ending in ``mask``) hold -inf by design; only NaN counts there."""
+
+    def bad_values(name: str, t: torch.Tensor) -> int:
+        if not t.is_floating_point():
+            return 0
+        return int(torch.isnan(t).sum()) if name.endswith("mask") else int((~torch.isfinite(t)).sum())
+
+    counts = {name: bad_values(name, t) for name, t in state.items()}
+    bad = [f"{name} ({n} of {state[name].numel()} values)" for name, n in counts.items() if n]
+    if bad:
+        raise ValueError(f"{source} holds NaN or inf values in {len(bad)} tensor(s): {', '.join(bad[:5])}"
+                         f"{' ...' if len(bad) > 5 else ''}; the file is damaged (or training diverged): restore "
+                         "or re-save it")
 
 
 def _is_torchscript(path: Path) -> bool:
     with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("constants.pkl") for name in archive.namelist())
+        return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
+
+
+# TorchScript archives hold code (``code/``) and a pickle (``data.pkl``) of the module tree; torch.jit.load
+# compiles and runs that code (a module's TorchScript ``__setstate__`` runs at load). The reader below
+# unpickles ``data.pkl`` with classes that only store attributes, resolves nothing but tensor rebuilding,
+# and reads tensor bytes from ``data/``: the archive's code is never compiled or run.
+_TORCH_DTYPES = {"DoubleStorage": torch.float64, "FloatStorage": torch.float32, "HalfStorage": torch.float16,
+                 "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
+                 "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
+                 "BoolStorage": torch.bool}
+_CONVERT = ("convert it once, where you trust the file, to a state dict: python -c \"import torch; "
+            "m = torch.jit.load('IN.pt', map_location='cpu'); torch.save(m.state_dict(), 'OUT.pt')\" and "
+            "pass OUT.pt")
+
+
+class _ScriptObject:
+    """A TorchScript object as plain data: its attributes, never its methods."""
+
+    _custom_state = None
+
+    def __setstate__(self, state) -> None:
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+            self._custom_state = None
+        else:  # a __getstate__ of its own: restoring it means running the module's __setstate__ code
+            self._custom_state = state
+
+
+def _rebuild_tensor(storage: torch.Tensor, offset: int, size, stride, *_unused) -> torch.Tensor:
+    return torch.as_strided(storage, tuple(size), tuple(stride), offset)
+
+
+class _TensorOnlyUnpickler(pickle.Unpickler):
+    def __init__(self, file, archive: zipfile.ZipFile, prefix: str, path: Path):
+        super().__init__(file)
+        self.archive, self.prefix, self.path = archive, prefix, path
+
+    def find_class(self, module: str, name: str):
+        if module.startswith("__torch__"):
+            return type(name, (_ScriptObject,), {})
+        if (module, name) in (("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor")):
+            return _rebuild_tensor
+        if (module, name) == ("torch._utils", "_rebuild_parameter"):
+            return lambda data, requires_grad, hooks, *rest: data
+        if module == "torch.jit._pickle" and (name.startswith("build_") or name == "restore_type_tag"):
+            return lambda value, *_type: value  # typed lists and tags of plain values
+        if (module, name) == ("collections", "OrderedDict"):
+            return dict
+        if module == "torch" and name in _TORCH_DTYPES:
+            return _TORCH_DTYPES[name]
+        raise ValueError(f"{self.path} is a TorchScript archive that holds {module}.{name}, which a plain weights "
+                         f"file does not; it is not read (loading it would run its code). To use it, {_CONVERT}")
+
+    def persistent_load(self, pid):
+        kind, dtype, key, _location, numel = pid
+        if kind != "storage" or not isinstance(dtype, torch.dtype):
+            raise ValueError(f"{self.path}: unexpected storage record {pid!r}")
+        data = bytearray(self.archive.read(f"{self.prefix}data/{key}"))
+        return torch.frombuffer(data, dtype=dtype, count=int(numel)) if numel else torch.empty(0, dtype=dtype)
+
+
+def _read_torchscript_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """The parameters and buffers of a TorchScript archive, read without compiling or running its code."""
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
+        if not pickles:
+            raise ValueError(f"not a checkpoint: {path} is a zip without data.pkl; {_NOT_A_CHECKPOINT}")
+        prefix = pickles[0][: -len("data.pkl")]
+        byteorder = archive.read(f"{prefix}byteorder").decode().strip() if f"{prefix}byteorder" in names else "little"
+        if byteorder != sys.byteorder:
+            raise ValueError(f"{path} stores {byteorder}-endian tensors; this machine is {sys.byteorder}-endian. "
+                             f"To use it, {_CONVERT}")
+        try:
+            root = _TensorOnlyUnpickler(io.BytesIO(archive.read(pickles[0])), archive, prefix, path).load()
+        except (pickle.UnpicklingError, EOFError, KeyError, TypeError) as err:
+            raise ValueError(f"not a checkpoint: {path} is a damaged TorchScript archive ({err})") from err
+    state: dict[str, torch.Tensor] = {}
+
+    def walk(obj, prefix: str) -> None:
+        if isinstance(obj, torch.Tensor):
+            state[prefix.rstrip(".")] = obj.clone()
+        elif isinstance(obj, _ScriptObject):
+            if obj._custom_state is not None:  # class default None; set by __setstate__ for a non-dict state
+                raise ValueError(f"{path} is a TorchScript archive whose module {prefix.rstrip('.') or '(root)'} "
+                                 "restores itself with its own code (__setstate__); it is not read, since that "
+                                 f"would run the code. To use it, {_CONVERT}")
+            for name, value in vars(obj).items():
+                if name != "_custom_state":
+                    walk(value, f"{prefix}{name}.")
+
+    walk(root, "")
+    if not state:
+        raise ValueError(f"not a checkpoint: {path} is a TorchScript archive without tensors; {_NOT_A_CHECKPOINT}")
+    return state
 
 
 def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

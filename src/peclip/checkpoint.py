@@ -1,7 +1,10 @@
 """Small, self-describing checkpoints: ``config.json`` + ``trainable.safetensors`` (trainable weights only).
 
 Loading rebuilds the model from the config, then loads the trainable tensors strictly: a missing,
-unexpected or mis-shaped tensor is an error that names it. No pickle, so loading cannot run code.
+unexpected or mis-shaped tensor is an error that names it, and so is a tensor holding NaN or inf
+(damaged bytes). No pickle, so loading cannot run code. A model on a random CLIP records the seed of
+that CLIP (``clip_seed``), so loading rebuilds it exactly; one whose random CLIP no seed describes is
+refused at save time rather than saved into a checkpoint that would load as a different model.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from peclip.atomic import atomic_write, atomic_write_text
+from peclip.backbone import check_finite
 from peclip.config import RuntimeOptions
 from peclip.factory import create_model
 from peclip.layout import CONFIG_FILE, WEIGHTS_FILE, resolve_checkpoint
@@ -29,8 +33,17 @@ FORMAT = "peclip-checkpoint/1"
 def save(model: PEClip, directory: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write ``model``'s config and trainable weights into ``directory`` (created; files replaced atomically)."""
     directory = Path(directory)
+    seed = {}
+    if not model.pretrained or model.pretrained == "none":
+        if getattr(model, "clip_seed", None) is None:
+            raise ValueError(f"cannot save {model.config.name}: its frozen CLIP has random weights that no seed "
+                             "describes (the model was not built by peclip.create_model), and a checkpoint holds "
+                             "only the trainable weights, so peclip.load would rebuild a different model. Build it "
+                             "with peclip.create_model (which records the seed) or give it CLIP weights "
+                             "(pretrained=...)")
+        seed = {"clip_seed": int(model.clip_seed)}
     directory.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, "model": model.config.to_dict(), "pretrained": model.pretrained,
+    meta = {"format": FORMAT, "model": model.config.to_dict(), "pretrained": model.pretrained, **seed,
             "class_names": model.class_names, "class_texts": model.class_texts,
             "runtime": model.runtime.to_dict(), **(extra or {})}
     tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.named_trainable_parameters()}
@@ -79,7 +92,9 @@ def load(directory: str | os.PathLike, pretrained: str | None = None,
     source = None if source in (None, "", "none") else source
     if source is not None and (directory / source).is_file():
         source = str(directory / source)  # CLIP weights that travel with the checkpoint (e.g. clip.safetensors)
-    if source is None and "init_seed" in meta:
+    if source is None and "clip_seed" in meta:
+        model = create_model(meta["model"], clip_seed=int(meta["clip_seed"]), **overrides)
+    elif source is None and "init_seed" in meta:  # run folders written before clip_seed was recorded
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(meta["init_seed"]))
             model = create_model(meta["model"], **overrides)
@@ -88,6 +103,9 @@ def load(directory: str | os.PathLike, pretrained: str | None = None,
         if source is None and recorded:
             log.warning("loading %s onto a randomly initialised CLIP; it was trained on %r weights", directory,
                         recorded)
+        elif source is None:
+            log.warning("%s was saved with a random CLIP but records no seed for it (an older checkpoint): the "
+                        "loaded model's frozen CLIP differs from the saved one", directory)
     if "class_texts" in meta and meta["class_texts"] != model.class_texts:
         model.set_class_texts(meta["class_texts"], meta.get("class_names"))
     weights = directory / WEIGHTS_FILE
@@ -97,6 +115,7 @@ def load(directory: str | os.PathLike, pretrained: str | None = None,
         state = load_file(str(weights), device=str(map_location))
     except (SafetensorError, OSError, ValueError) as err:
         raise ValueError(f"{weights} is damaged or not a safetensors file ({err}); re-save the model") from err
+    check_finite(state, str(weights))
     load_trainable_state(model, state, str(weights))
     model.pretrained = source
     model.checkpoint = str(directory)

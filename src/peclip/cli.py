@@ -62,8 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError, ImportError) as err:
-        # Library errors are written to be read by people: show the message, not a traceback.
+    except KeyboardInterrupt:
+        # Ctrl-C: one line, no traceback. Outputs are written atomically, so what exists is whole.
+        print(f"\npeclip {args.command}: interrupted; the files already written are whole (a rerun of prepare skips "
+              "finished videos; train --resume RUN goes on from the last epoch)", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError, ImportError) as err:
+        # Library errors are written to be read by people: show the message, not a traceback. OSError covers
+        # FileNotFoundError, FileExistsError, NotADirectoryError and PermissionError; ImportError a missing
+        # optional package (e.g. a face detector's), whose message names the pip install.
         if args.verbose:
             raise
         print(f"peclip {args.command}: error: {err}", file=sys.stderr)

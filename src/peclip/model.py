@@ -62,6 +62,7 @@ class PEClip(nn.Module):
         self.clip.requires_grad_(False)  # frozen before any PE-CLIP part exists
         self.sizes = backbone.sizes(self.clip)
         self.pretrained: str | None = None  # set by the factory; recorded in checkpoints
+        self.clip_seed: int | None = None  # seed of a random CLIP (set by the factory); recorded in checkpoints
         self.runtime = RuntimeOptions()  # how it runs (not what it computes); recorded in checkpoints
         self.checkpoint: str | None = None  # set by peclip.load: the checkpoint its trainable weights came from
         self.frame_context = FrameContext()

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "(default %(default)s)")
     win.add_argument("--no-face-detection", action="store_true",
                      help="use whole frames (for videos that are already cropped to the face)")
+    win.add_argument("--strict", action="store_true",
+                     help="a video that decodes only in part (truncated or damaged) is an error, not a result "
+                          "marked complete: false")
     win.add_argument("--compound", action="store_true",
                      help="also score the 7 C-EXPR-DB compound expressions (sum of the two basic probabilities)")
     add_face_arguments(parser, keep_unset=True)
@@ -57,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _options(args: argparse.Namespace) -> PredictOptions:
     return PredictOptions(window=args.window, stride=args.stride, batch_size=args.batch_size, sampling=args.sampling,
                           min_face_fraction=args.min_face_fraction, compound=args.compound,
-                          detect_faces=not args.no_face_detection)
+                          detect_faces=not args.no_face_detection, strict=args.strict)
 
 
 def _print_summary(result, written: dict) -> None:
@@ -66,6 +69,9 @@ def _print_summary(result, written: dict) -> None:
     speed = f", {result.speed:.2f} video-s/s" if result.speed else ""
     print(f"{name}: {result.duration:.2f} s, {summary['windows']} windows, {summary['face_windows']} with a face "
           f"({result.elapsed:.1f} s{speed})")
+    if not result.complete:
+        print(f"  WARNING incomplete video: {result.decode.get('decode_warning', '')}; the timeline covers only "
+              "what was decoded (complete: false in the JSON; --strict makes this an error)")
     if result.random_weights:
         print(f"  WARNING {RANDOM_WEIGHTS_NOTE} (no fine-tuned checkpoint; pass --checkpoint RUN or "
               "--model clip-vit-b16 --pretrained openai)")
@@ -83,9 +89,11 @@ def run(args: argparse.Namespace) -> int:
     # Deferred on purpose: the model stack imports torch, which `peclip --help` must not wait for.
     from tqdm import tqdm
 
+    from peclip.atomic import check_output_dir
     from peclip.predict.models import ModelRequest, build_model
     from peclip.predict.runner import predict_video
 
+    check_output_dir(args.output, "--output")  # before any model is built or video decoded
     files, failures = find_inputs(args.inputs, recursive=args.recursive)
     total = len(files) + len(failures)  # missing paths and empty directories count as failed inputs
     model = build_model(ModelRequest(**request))

@@ -43,7 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CSIM threshold (default %(default)s)")
     parser.add_argument("--jpeg-quality", type=int, default=PrepareOptions.jpeg_quality,
                         help="JPEG quality of the crops (default %(default)s)")
-    parser.add_argument("--force", action="store_true", help="redo videos that an earlier run completed")
+    parser.add_argument("--force", action="store_true",
+                        help="redo videos that an earlier run completed (a video whose recorded settings differ "
+                             "from this run's is redone anyway)")
+    parser.add_argument("--strict", action="store_true",
+                        help="skip a video that decodes only in part (truncated or damaged) instead of preparing "
+                             "what was decoded and marking it complete: false")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     options = PrepareOptions(size=args.size, margin=args.margin, max_gap=args.max_gap, detect_size=args.detect_size,
                              min_face=args.min_face, select=args.select, jpeg_quality=args.jpeg_quality,
                              report_duplicates=args.report_duplicates, duplicate_threshold=args.duplicate_threshold,
-                             force=args.force, **face_settings(args))
+                             force=args.force, strict=args.strict, **face_settings(args))
     summary = prepare_videos(args.inputs, args.out, options, label=args.label, label_set=get_label_set(args.label_set),
                              root=args.root, workers=args.workers, progress=not args.no_progress)
     print(summary.format())

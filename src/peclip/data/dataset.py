@@ -19,9 +19,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from peclip.data.config import DataConfig
 from peclip.data.csim_sampling import csim_frame_indices
-from peclip.data.manifest import ClipItem, Problem, read_annotation, read_manifest
+from peclip.data.manifest import ClipItem, Problem, check_rows, read_annotation, read_manifest
 from peclip.data.sampling import tsn_indices
-from peclip.data.scan import ScanReport, scan_items
+from peclip.data.scan import ScanReport, root_hint, scan_items
 from peclip.data.specs import get_dataset_spec
 from peclip.data.transforms import build_transform
 from peclip.data.video import count_frames, read_all_frames, read_frames
@@ -143,12 +143,17 @@ def build_dataloader(dataset: ClipDataset, batch_size: int, train: bool, num_wor
                       persistent_workers=num_workers > 0, **extra)
 
 
-def _filter(items: list[ClipItem], split: str, fold: int | None, source: str, k_fold_ok: bool) -> list[ClipItem]:
+def _filter(items: list[ClipItem], split: str, fold: int | None, source: str, k_fold_ok: bool,
+            problems: list[Problem] | None = None) -> list[ClipItem]:
     has_split = any(i.split is not None for i in items)
-    has_fold = any(i.fold is not None for i in items)
+    folds = sorted({i.fold for i in items if i.fold is not None})
+    has_fold = bool(folds)
+    rejected = [p for p in problems or [] if p.source.startswith(f"{source}:")]
+    also = (f"; besides, {len(rejected)} row(s) of it were rejected, e.g. {rejected[0]}" if rejected else "")
     if has_fold and fold is None:
-        raise ValueError(f"{source} assigns folds; set data.fold to one of "
-                         f"{sorted({i.fold for i in items if i.fold is not None})}")
+        raise ValueError(f"{source} assigns folds; set data.fold (--fold) to one of {folds}{also}")
+    if has_fold and fold not in folds:
+        raise ValueError(f"data.fold={fold} is not a fold of {source}, whose folds are {folds}{also}")
     if has_split:
         items = [i for i in items if i.split == split]
         if has_fold:
@@ -160,12 +165,17 @@ def _filter(items: list[ClipItem], split: str, fold: int | None, source: str, k_
 
 
 def read_split(cfg: DataConfig, split: str, fold: int | None = None,
-               problems: list[Problem] | None = None) -> list[ClipItem]:
-    """The manifest items of ``split`` (``train``/``test``/any split name of a CSV) and ``fold``.
+               problems: list[Problem] | None = None, warnings: list[Problem] | None = None) -> list[ClipItem]:
+    """The manifest items of ``split`` (``train``/``val``/``test``) and ``fold``.
 
     A named dataset whose ``manifest`` is a folder reads its official annotation files from it. A CSV
     is filtered by its ``split``/``fold`` columns (a fold column without a split column means k-fold:
     the fold is the test set). ``test_manifest``, when set, is the test split.
+
+    Every row goes through one validation pass (:func:`peclip.data.manifest.check_rows`: unknown
+    split values, conflicting duplicates, train/test overlap); with a ``problems`` list, each rejected
+    row is recorded there (and repeated rows in ``warnings``), otherwise the first problems raise. An
+    empty manifest, or a split with no rows, is a problem too.
     """
     fold = cfg.fold if fold is None else fold
     if cfg.manifest is None:
@@ -175,33 +185,57 @@ def read_split(cfg: DataConfig, split: str, fold: int | None = None,
     label_set = get_label_set(cfg.label_set)
     annotation = {"strip_prefix": cfg.strip_prefix, "anchors": spec.anchors if spec else (),
                   "label_map": spec.label_map if spec and cfg.remap_labels else None}
+    collect = problems is not None
+    problems = [] if problems is None else problems
+    warnings = [] if warnings is None else warnings
+    before = len(problems)
     manifest = Path(cfg.manifest)
     if spec is not None and manifest.is_dir():
-        file = manifest / spec.annotation_file(split, fold)
-        return read_annotation(file, root=cfg.root, split=split, fold=fold, problems=problems, **annotation)
-    if manifest.is_dir():
+        path = manifest / spec.annotation_file(split, fold)
+        items = read_annotation(path, root=cfg.root, split=split, fold=fold, problems=problems, **annotation)
+        chosen = check_rows(items, problems, warnings)
+    elif manifest.is_dir():
         raise ValueError(f"data.manifest={cfg.manifest!r} is a folder; a custom dataset needs a CSV or "
                          "annotation file")
-    if cfg.test_manifest is not None:
-        path = Path(cfg.test_manifest) if split == "test" else manifest
+    else:
+        path = Path(cfg.test_manifest) if cfg.test_manifest is not None and split == "test" else manifest
         items = read_manifest(path, cfg.root, label_set, problems, **annotation)
-        return _filter(items, split, fold, str(path), k_fold_ok=False) if any(i.split for i in items) else items
-    items = read_manifest(manifest, cfg.root, label_set, problems, **annotation)
-    if not any(i.split is not None or i.fold is not None for i in items):
-        if split == "train":
-            return items
-        raise MissingSplitError(f"{manifest} has no split or fold column, so it has no {split!r} split; add a split "
-                         "column (train/test) or set data.test_manifest")
-    return _filter(items, split, fold, str(manifest), k_fold_ok=True)
+        chosen = check_rows(items, problems, warnings)
+        if cfg.test_manifest is not None:
+            if any(i.split for i in chosen):
+                chosen = _filter(chosen, split, fold, str(path), k_fold_ok=False, problems=problems)
+        elif any(i.split is not None or i.fold is not None for i in items):
+            chosen = _filter(chosen, split, fold, str(path), k_fold_ok=True, problems=problems)
+        elif split != "train":
+            raise MissingSplitError(f"{manifest} has no split or fold column, so it has no {split!r} split; add a "
+                                    "split column (train/test) or set data.test_manifest")
+    if not items and len(problems) == before:
+        problems.append(Problem(str(path), "empty", "the manifest holds no clip rows (an empty file, or a header "
+                                "only)", str(path)))
+    elif items and not chosen and len(problems) == before:
+        splits = sorted({str(i.split) for i in items if i.split is not None})
+        problems.append(Problem(str(path), "empty split", f"no row of {path} is in the {split!r} split"
+                                + (f" of fold {fold}" if fold is not None else "")
+                                + (f" (its splits: {', '.join(splits)})" if splits else ""), str(path)))
+    if not collect and len(problems) > before:
+        lines = "\n".join(f"  {p}" for p in problems[before:])
+        raise ValueError(f"{len(problems) - before} problem(s) in {path}:\n{lines}")
+    return chosen
 
 
 def scan_split(cfg: DataConfig, split: str, fold: int | None = None, progress: bool = True,
                deep: bool = False) -> ScanReport:
     """Read a split and scan it: the report lists malformed lines and every bad clip."""
     problems: list[Problem] = []
-    items = read_split(cfg, split, fold, problems)
-    return scan_items(items, get_label_set(cfg.label_set), problems, order=cfg.frame_order, deep=deep,
-                      progress=progress)
+    warnings: list[Problem] = []
+    items = read_split(cfg, split, fold, problems, warnings)
+    report = scan_items(items, get_label_set(cfg.label_set), problems, order=cfg.frame_order, deep=deep,
+                        progress=progress, read_warnings=warnings)
+    manifest = Path(cfg.manifest)
+    hint = root_hint(report, cfg.root, manifest if manifest.is_dir() else manifest.parent)
+    if hint:
+        report.hints.append(hint)
+    return report
 
 
 def _skipped_path(template: str, split: str) -> Path:

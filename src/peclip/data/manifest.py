@@ -9,6 +9,11 @@ Two formats are read:
   optional) whose paths are relative to a root and point at video files, frame folders or images.
   Labels are class names of a label set or indices; an empty label means "unlabelled" (-1).
 
+Files are read as UTF-8 with an optional byte-order mark (``utf-8-sig``: spreadsheet exports start
+with one, which would otherwise stick to the first header name or path). A path may be absolute;
+``root`` then is optional (a relative path is joined to it), and ``strip_prefix`` replaces a prefix of
+absolute paths by ``root`` in both formats.
+
 Readers never stop at the first bad line: with a ``problems`` list they record every malformed line
 (file and line number) there and go on, so that :mod:`peclip.data.scan` can report them all at once;
 without one they raise a ``ValueError`` naming all of them.
@@ -67,18 +72,20 @@ def remap_path(raw: str, root: str | os.PathLike | None, strip_prefix: str | Non
                anchors: Sequence[str] = ()) -> Path:
     """Turn a manifest path into a path under ``root``.
 
-    Backslashes count as separators. With ``strip_prefix`` the path must start with it and the rest is
-    taken relative to ``root``. Otherwise, with ``anchors`` (e.g. ``clip_224x224``), the part after the
-    last occurrence of an anchor is taken. A relative path is joined to ``root``; an absolute path is
-    kept only when no root is given.
+    Backslashes count as separators. With ``strip_prefix`` an absolute path must start with it and the
+    rest is taken relative to ``root``. Otherwise, with ``anchors`` (e.g. ``clip_224x224``), the part
+    after the last occurrence of an anchor is taken. A relative path is joined to ``root``; an absolute
+    path is kept as it is (``root`` is optional for it), unless ``anchors`` were given and it holds none
+    of them (then the file is not the dataset's, or ``strip_prefix`` is needed).
     """
     path = raw.replace("\\", "/")
     rel: str | None = None
     if strip_prefix is not None:
         prefix = strip_prefix.replace("\\", "/").rstrip("/") + "/"
-        if not path.startswith(prefix):
+        if path.startswith(prefix):
+            rel = path[len(prefix):]
+        elif _is_absolute(path):
             raise ValueError(f"path {raw!r} does not start with strip_prefix {strip_prefix!r}")
-        rel = path[len(prefix):]
     else:
         padded = "/" + path.strip("/") + "/"
         best = -1
@@ -91,9 +98,9 @@ def remap_path(raw: str, root: str | os.PathLike | None, strip_prefix: str | Non
             rel = padded[best:].strip("/")
     if rel is None:
         if _is_absolute(path):
-            if root is not None:
-                raise ValueError(f"absolute path {raw!r} with a root given ({root}); set strip_prefix to "
-                                 "the part to replace by the root, or write paths relative to the root")
+            if root is not None and anchors and strip_prefix is None:
+                raise ValueError(f"absolute path {raw!r} holds none of the dataset's anchors "
+                                 f"({', '.join(anchors)}); set strip_prefix to the part to replace by the root")
             return Path(path)
         rel = path
     if not rel.strip("/"):
@@ -132,7 +139,7 @@ def read_annotation(path: str | os.PathLike, root: str | os.PathLike | None = No
     path, root = _existing(path, root, "annotation file")
     items: list[ClipItem] = []
     bad: list[Problem] = []
-    with open(path, encoding="utf-8", newline=None) as fh:
+    with open(path, encoding="utf-8-sig", newline=None) as fh:
         for number, line in enumerate(fh, start=1):
             text = line.strip()
             if not text:
@@ -181,15 +188,17 @@ def parse_label(text: str, label_set: LabelSet | None) -> int:
 
 
 def read_csv_manifest(path: str | os.PathLike, root: str | os.PathLike | None = None,
-                      label_set: LabelSet | None = None, problems: list[Problem] | None = None) -> list[ClipItem]:
+                      label_set: LabelSet | None = None, problems: list[Problem] | None = None,
+                      strip_prefix: str | None = None) -> list[ClipItem]:
     """Read a CSV manifest (``path,label[,split][,fold][,num_frames]``; paths relative to ``root``,
-    which defaults to the manifest's folder). A first row starting with ``path`` is a header and may
-    order the columns freely; rows starting with ``#`` are comments."""
+    which defaults to the manifest's folder, or absolute; ``strip_prefix`` as in :func:`remap_path`).
+    A first row starting with ``path`` is a header and may order the columns freely; rows starting
+    with ``#`` are comments."""
     path, root = _existing(path, root, "manifest")
     items: list[ClipItem] = []
     bad: list[Problem] = []
     columns = list(CSV_COLUMNS[:4])
-    with open(path, encoding="utf-8", newline="") as fh:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
         for number, row in enumerate(csv.reader(fh), start=1):
             if not row or not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
                 continue
@@ -211,7 +220,7 @@ def read_csv_manifest(path: str | os.PathLike, root: str | os.PathLike | None = 
                 bad.append(Problem(source, "malformed line", f"empty path in {row}"))
                 continue
             try:
-                clip = remap_path(fields["path"], root)
+                clip = remap_path(fields["path"], root, strip_prefix)
             except ValueError as err:
                 bad.append(Problem(source, "malformed line", str(err)))
                 continue
@@ -220,12 +229,18 @@ def read_csv_manifest(path: str | os.PathLike, root: str | os.PathLike | None = 
             except ValueError as err:
                 bad.append(Problem(source, "unknown label", str(err), str(clip)))
                 continue
-            try:
-                fold = int(fields["fold"]) if fields.get("fold") else None
-                num_frames = int(fields["num_frames"]) if fields.get("num_frames") else None
-            except ValueError:
-                bad.append(Problem(source, "malformed line", f"fold and num_frames must be integers: {row}"))
+            numbers = {}
+            for column in ("fold", "num_frames"):
+                try:
+                    numbers[column] = int(fields[column]) if fields.get(column) else None
+                except ValueError:
+                    numbers[column] = column
+            wrong = [c for c, v in numbers.items() if v == c]
+            if wrong:
+                bad.append(Problem(source, "malformed line", "; ".join(f"{c} {fields[c]!r} is not an integer"
+                                                                       for c in wrong) + f" in {row}", str(clip)))
                 continue
+            fold, num_frames = numbers["fold"], numbers["num_frames"]
             split = fields.get("split", "").lower() or None
             items.append(ClipItem(clip, label, num_frames, split, fold, source))
     _finish(problems, bad, path)
@@ -236,7 +251,7 @@ def read_manifest(path: str | os.PathLike, root: str | os.PathLike | None = None
                   problems: list[Problem] | None = None, **annotation_kwargs) -> list[ClipItem]:
     """Read a manifest by its suffix: ``.csv`` as CSV, anything else as an official annotation file."""
     if Path(path).suffix.lower() == ".csv":
-        return read_csv_manifest(path, root, label_set, problems)
+        return read_csv_manifest(path, root, label_set, problems, annotation_kwargs.get("strip_prefix"))
     return read_annotation(path, root, problems=problems, **annotation_kwargs)
 
 
@@ -271,3 +286,53 @@ def write_csv_manifest(items: Iterable[ClipItem], path: str | os.PathLike, root:
         writer.writerow(columns)
         writer.writerows(rows)
     return path
+
+
+#: split names a manifest may use; a row with another split belongs to no split (a typo such as ``tset``)
+KNOWN_SPLITS = ("train", "val", "test")
+
+
+def check_rows(items: Sequence[ClipItem], problems: list[Problem], warnings: list[Problem]) -> list[ClipItem]:
+    """One pass over a manifest's rows before they are split: the rows that can be used.
+
+    Rejected, each with a problem naming its line: a split that is not one of :data:`KNOWN_SPLITS`;
+    a clip listed again with another label (every row of that clip is dropped); a clip in both the
+    train and the test split of one fold. A row that repeats another exactly is dropped with a warning.
+    """
+    problems_before = len(problems)
+    first_label: dict[Path, ClipItem] = {}
+    seen: dict[tuple, ClipItem] = {}
+    split_of: dict[tuple, ClipItem] = {}
+    conflicted: set[Path] = set()
+    kept: list[ClipItem] = []
+    for item in items:
+        where = str(item.path)
+        if item.split is not None and item.split not in KNOWN_SPLITS:
+            problems.append(Problem(item.source, "unknown split", f"split {item.split!r} of {where} is not one of "
+                                    f"{', '.join(KNOWN_SPLITS)}; the row would belong to no split", where))
+            continue
+        earlier = first_label.setdefault(item.path, item)
+        if earlier.label != item.label:
+            problems.append(Problem(item.source, "conflicting duplicate", f"{where} is listed again with label "
+                                    f"{item.label}; {earlier.source} gives it label {earlier.label}", where))
+            conflicted.add(item.path)
+            continue
+        key = (item.path, item.split, item.fold)
+        if key in seen:
+            warnings.append(Problem(item.source, "duplicate", f"{where} repeats {seen[key].source}; used once", where))
+            continue
+        seen[key] = item
+        other = split_of.setdefault((item.path, item.fold), item)
+        if {other.split, item.split} == {"train", "test"}:
+            fold = f" of fold {item.fold}" if item.fold is not None else ""
+            problems.append(Problem(item.source, "train/test overlap", f"{where} is in the {item.split} split{fold} "
+                                    f"and, at {other.source}, in the {other.split} split", where))
+            conflicted.add(item.path)
+            continue
+        kept.append(item)
+    reported = {p.source for p in problems[problems_before:]}
+    for item in items:
+        if item.path in conflicted and item.source not in reported:
+            problems.append(Problem(item.source, "conflicting duplicate", f"{item.path} is dropped with the rows "
+                                    "that contradict it", str(item.path)))
+    return [i for i in kept if i.path not in conflicted]

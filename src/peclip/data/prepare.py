@@ -17,10 +17,18 @@ Frames without a face:
 
 Each video's tracks (per track: the box per written frame; gaps, the detector and the alignment,
 optional duplicate-frame report of the first track) go to ``<out>/_tracks/<name>.json``, written last:
-it is the completion marker. A second run skips videos whose track file says they are complete and
-redoes the others (a folder without it is partial). The manifest ``<out>/manifest.csv`` lists the
-clips of this run with paths relative to ``<out>``, and ``<out>/faces.json`` says how the crops were
-made (detector, alignment, size, margin) so that prediction can crop the same way.
+it is the completion marker. It records every setting that shapes the crops
+(:meth:`PrepareOptions.output_settings` and the detector) and what decoding found (``complete``,
+``frames_decoded``, ``frames_expected``, ``decode_errors``: a truncated or damaged video is prepared as
+far as it decodes and reported, or skipped with ``strict``). A second run skips videos whose track file
+says they are complete *with the same settings*, and redoes the others, saying why (a folder without a
+track file is partial; a changed ``--size`` or ``--margin`` redoes it). The manifest
+``<out>/manifest.csv`` lists the clips of this run with paths relative to ``<out>``, and
+``<out>/faces.json`` says how the crops were made (detector, alignment, size, margin) so that
+prediction can crop the same way.
+
+With ``workers > 1`` the videos are prepared in worker processes that die with their parent (a killed
+``prepare`` leaves no workers behind) and ignore Ctrl-C, which the parent handles.
 """
 
 from __future__ import annotations
@@ -30,6 +38,9 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -40,12 +51,12 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from peclip.atomic import atomic_write_text
+from peclip.atomic import atomic_write_text, check_output_dir
 from peclip.data.csim_sampling import duplicate_frames
 from peclip.data.formats import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from peclip.data.manifest import UNLABELLED, ClipItem, Problem, parse_label, read_manifest, write_csv_manifest
 from peclip.data.prepare_options import PrepareOptions
-from peclip.data.video import VideoReadError, list_frames, open_video
+from peclip.data.video import IncompleteVideoError, VideoReadError, list_frames, open_video
 from peclip.faces.align import face_crop
 from peclip.faces.detectors import FaceDetector, resolved
 from peclip.faces.options import FACES_RECORD
@@ -92,6 +103,11 @@ class VideoResult:
     message: str = ""
     seconds: float = 0.0
     resumed: bool = False
+    complete: bool = True  # False: the video decoded only in part (see frames_expected, decode_errors)
+    frames_expected: int | None = None
+    decode_errors: int = 0
+    decode_message: str = ""
+    redone: str = ""  # why an earlier run's output of this video was not reused
 
     @property
     def written(self) -> bool:
@@ -130,9 +146,17 @@ class PrepareSummary:
 
     def format(self) -> str:
         resumed = sum(r.resumed for r in self.results)
+        incomplete = [r for r in self.done if not r.complete]
         lines = [f"prepare: {len(self.results)} video(s) -> {self.out_dir}",
                  f"  done: {len(self.done)} ({self.frames_written} frames written; {resumed} already complete "
-                 f"from an earlier run), gaps reported: {len(self.reported)}, skipped: {len(self.skipped)}"]
+                 f"from an earlier run), gaps reported: {len(self.reported)}, skipped: {len(self.skipped)}"
+                 + (f", incomplete: {len(incomplete)}" if incomplete else "")]
+        for r in self.results:
+            if r.redone:
+                lines.append(f"  redone {r.source}: {r.redone}")
+        for r in incomplete:
+            lines.append(f"  incomplete {r.source}: {r.decode_message} (prepared what was decoded; "
+                         "complete: false in its track file; --strict skips such videos)")
         for r in self.skipped:
             lines.append(f"  skipped {r.source}: {r.message}")
         for r in self.reported:
@@ -228,31 +252,55 @@ def clip_name(name: str, track: int) -> str:
     return name if track == 0 else f"{name}_face{track}"
 
 
-def _load_complete(out_dir: Path, job: Job) -> VideoResult | None:
+def _settings(options: PrepareOptions, detector: FaceDetector | None) -> dict:
+    """Everything that shapes a video's crops, as recorded in its track file (a detector object given in
+    place of ``options.detector`` is recorded by its class)."""
+    return {**options.output_settings(), **({"detector": type(detector).__name__} if detector is not None else {})}
+
+
+def _changed(recorded: dict | None, wanted: dict) -> str:
+    """How ``recorded`` settings differ from ``wanted`` (empty when they match)."""
+    if not isinstance(recorded, dict):
+        return "its track file records no settings (written by an older peclip)"
+    diffs = [f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in wanted.items() if recorded.get(k) != v]
+    return f"settings changed ({', '.join(diffs)})" if diffs else ""
+
+
+def _load_complete(out_dir: Path, job: Job, settings: dict, strict: bool = False) -> tuple[VideoResult | None, str]:
+    """An earlier run's result for ``job`` when it is complete and made with ``settings``; else ``None``
+    and why it is redone (empty when there was nothing to reuse)."""
     track = _track_path(out_dir, job.name)
     if not track.is_file():
-        return None
+        return None, ""
     try:
         data = json.loads(track.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         log.warning("%s: unreadable track file (%s); redoing the video", track, err)
-        return None
-    if data.get("source") != str(job.source) or data.get("status") not in ("done", "gaps", "no_face"):
-        return None
+        return None, f"unreadable track file ({err})"
+    if data.get("source") != str(job.source):
+        return None, f"it was prepared from another source ({data.get('source')})"
+    if data.get("status") not in ("done", "gaps", "no_face"):
+        return None, ""
+    changed = _changed(data.get("settings"), settings)
+    if changed:
+        return None, changed
+    if strict and data.get("complete") is False:
+        return None, "it decoded only in part and --strict asks for whole videos"
     clips = data.get("tracks", [])
     for clip in clips:
         folder = out_dir / clip["name"]
         if not folder.is_dir() or len(list_frames(folder)) != clip.get("frames_written"):
-            return None
+            return None, "its frame folders do not match its track file"
     fields = {k: data[k] for k in ("source", "name", "status", "frames_total", "frames_written", "fps", "held_frames",
-                                   "message") if k in data}
+                                   "message", "complete", "frames_expected", "decode_errors", "decode_message")
+              if k in data}
     result = VideoResult(**fields, resumed=True)
     result.gaps = [tuple(g) for g in data.get("gaps", [])]
     result.reported_gaps = [tuple(g) for g in data.get("reported_gaps", [])]
     result.clips = [(c["track"], c["name"], c["frames_written"]) for c in clips]
     dup = data.get("duplicates")
     result.duplicates = [tuple(d) for d in dup] if dup is not None else None
-    return result
+    return result, ""
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -295,7 +343,7 @@ def _crop_video(job: Job, options: PrepareOptions, detector: FaceDetector | None
     writers: dict[int, _CropWriter] = {}
     with open_video(job.source) as video:
         result.fps = video.fps
-        tracker = tracker_for(options, video.fps, detector)
+        tracker = tracker_for(options, video.fps, detector, num_frames=video.num_frames)
         for frame in video:
             result.frames_total += 1
             faces = tracker.update(frame.image)
@@ -323,6 +371,13 @@ def _crop_video(job: Job, options: PrepareOptions, detector: FaceDetector | None
                     writer.write(index, held_crop, held_box, detected=False)
                 result.held_frames += len(held)
                 writer.write(frame.index, crop, found.box.as_list(), detected=True)
+        report = video.report()
+    result.complete, result.frames_expected = report.complete, report.frames_expected
+    result.decode_errors, result.decode_message = report.decode_errors, report.describe()
+    if not report.complete:
+        if options.strict:
+            raise IncompleteVideoError(f"incomplete video (strict): {report.describe()}")
+        log.warning("%s: incomplete video: %s; preparing what was decoded", job.source, report.describe())
     return tracker, writers
 
 
@@ -341,14 +396,18 @@ def _remove_outputs(out_dir: Path, job: Job) -> None:
 def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: FaceDetector | None = None) -> VideoResult:
     """Prepare one video (see the module docstring); never raises for a bad video, reports it instead."""
     start = time.perf_counter()
+    settings = _settings(options, detector)
+    redone = ""
     if not options.force:
-        previous = _load_complete(out_dir, job)
+        previous, redone = _load_complete(out_dir, job, settings, options.strict)
         if previous is not None:
             return previous
+        if redone:
+            log.info("%s: redoing: %s", job.source, redone)
     track_file = _track_path(out_dir, job.name)
     track_file.unlink(missing_ok=True)
     _remove_outputs(out_dir, job)  # partial output of an interrupted run
-    result = VideoResult(str(job.source), job.name, "done")
+    result = VideoResult(str(job.source), job.name, "done", redone=redone)
     try:
         tracker, writers = _crop_video(job, options, detector, out_dir, result)
     except (VideoReadError, FileNotFoundError, OSError) as err:
@@ -363,8 +422,9 @@ def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: Face
         result.duplicates = [(int(i), float(c)) for i, c in duplicate_frames(np.stack(small),
                                                                              options.duplicate_threshold)]
     result.seconds = time.perf_counter() - start
-    data = {k: v for k, v in asdict(result).items() if k not in ("resumed", "clips")}
-    data.update({"size": options.size, "margin": options.margin, "max_gap_s": options.max_gap,
+    data = {k: v for k, v in asdict(result).items() if k not in ("resumed", "clips", "redone")}
+    data.update({"frames_decoded": result.frames_total, "settings": settings,
+                 "size": options.size, "margin": options.margin, "max_gap_s": options.max_gap,
                  "hold_frames": tracker.max_gap_frames, "origin": job.origin, **face_record(options),
                  "frames_columns": ["source_frame", "x0", "y0", "x1", "y1", "detected"],
                  "tracks": [{"track": w.track, "name": clip_name(job.name, w.track), "frames_written": len(w.records),
@@ -377,6 +437,40 @@ def face_record(options: PrepareOptions) -> dict:
     """How the crops were made, as recorded in track files and ``faces.json`` (predict reads it back)."""
     return {"detector": options.detector, "align": options.align, "size": options.size, "margin": options.margin,
             "detect_size": options.detect_size, "min_face": options.min_face}
+
+
+def _worker_init(parent: int) -> None:
+    """Runs in each worker process: die with the parent, leave Ctrl-C to it.
+
+    On Linux the kernel sends the worker SIGKILL when its parent dies (``PR_SET_PDEATHSIG``); everywhere
+    a watchdog thread also checks once a second that the parent is still there. Without this, a
+    ``prepare`` killed with SIGKILL left its workers running (and then idle, holding their memory).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            log.debug("prctl(PR_SET_PDEATHSIG) unavailable; the watchdog thread alone ends orphaned workers")
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        os._exit(1)
+
+    def watchdog() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watchdog, name="peclip-parent-watchdog", daemon=True).start()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End a pool's workers at once (their partial outputs are redone by the next run)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _judge(result: VideoResult, writers: list[_CropWriter], hold: int) -> None:
@@ -403,11 +497,10 @@ def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     gets. ``workers > 1`` runs videos in parallel processes (``detector`` must then pickle)."""
     options = resolved(options or PrepareOptions()) if detector is None else (options or PrepareOptions())
     label_set = get_label_set(label_set) if isinstance(label_set, str) else label_set
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir, "--out")  # before any video is read
     jobs, problems = collect_jobs(inputs, label, label_set, root)
     for p in problems:
         log.warning("input problem: %s", p)
-    out_dir.mkdir(parents=True, exist_ok=True)
     results: list[VideoResult] = []
     bar = tqdm(total=len(jobs), desc="prepare", unit="video", disable=not progress)
     if workers <= 1 or len(jobs) <= 1:
@@ -420,14 +513,19 @@ def prepare_videos(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         # thread pool, so the parent runs OpenCV single-threaded while the workers live.
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(),
+                                   initializer=_worker_init, initargs=(os.getpid(),))
         try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context()) as pool:
-                futures = {pool.submit(prepare_one, job, out_dir, options, detector): i
-                           for i, job in enumerate(jobs)}
-                done: dict[int, VideoResult] = {}
-                for future in as_completed(futures):
-                    done[futures[future]] = future.result()
-                    bar.update()
+            futures = {pool.submit(prepare_one, job, out_dir, options, detector): i for i, job in enumerate(jobs)}
+            done: dict[int, VideoResult] = {}
+            for future in as_completed(futures):
+                done[futures[future]] = future.result()
+                bar.update()
+        except BaseException:  # Ctrl-C or an error: stop the workers now rather than after their videos
+            _stop_workers(pool)
+            raise
+        else:
+            pool.shutdown()
         finally:
             cv2.setNumThreads(threads)
         results = [done[i] for i in range(len(jobs))]

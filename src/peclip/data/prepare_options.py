@@ -3,7 +3,7 @@ reads these defaults for its ``--help``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from peclip.faces.options import FaceOptions
 
@@ -15,7 +15,11 @@ class PrepareOptions(FaceOptions):
 
     ``size`` [--size] crop side in px; ``jpeg_quality``; ``report_duplicates`` [--report-duplicates]
     records near-identical consecutive crops (CSIM >= ``duplicate_threshold``); ``force`` [--force]
-    redoes complete videos.
+    redoes complete videos; ``strict`` [--strict] skips a video that decodes only in part (truncated or
+    damaged) instead of preparing what was decoded and marking it ``complete: false``.
+
+    Every field but ``force`` and ``strict`` shapes the crops, so each is recorded in the video's track
+    file (:meth:`output_settings`) and a later run reuses the video only when they all match.
     """
 
     size: int = 224
@@ -23,6 +27,7 @@ class PrepareOptions(FaceOptions):
     report_duplicates: bool = False
     duplicate_threshold: float = 0.95
     force: bool = False
+    strict: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -30,3 +35,7 @@ class PrepareOptions(FaceOptions):
             raise ValueError(f"size={self.size} is too small for a face crop; use e.g. 224")
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality={self.jpeg_quality} must be in 1..100")
+
+    def output_settings(self) -> dict:
+        """The settings that shape a video's crops (all fields but ``force`` and ``strict``)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("force", "strict")}

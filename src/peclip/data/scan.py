@@ -4,7 +4,8 @@ malformed manifest line, with file and line, in one report.
 By default a bad dataset stops with that report (:meth:`ScanReport.raise_if_bad`); with
 ``on_bad="skip"`` the bad items are dropped and the list of what was skipped is written
 (:meth:`ScanReport.write`). A frame folder holding fewer frames than its manifest line states is a
-warning, not an error: the clip is sampled from the frames that exist.
+warning, not an error: the clip is sampled from the frames that exist. When most clips are missing,
+the report says which ``--root`` would find them (:func:`root_hint`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class ScanReport:
     bad_items: list[ClipItem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -66,6 +68,7 @@ class ScanReport:
         if len(shown) < len(self.problems):
             lines.append(f"  ... and {len(self.problems) - len(shown)} more (write them all with "
                          "ScanReport.write or `peclip scan --report FILE`)")
+        lines += [f"hint: {h}" for h in self.hints]
         if self.warnings:
             lines.append(f"{len(self.warnings)} warning(s):")
             wshown = self.warnings if limit is None else self.warnings[:limit]
@@ -178,13 +181,13 @@ def check_item(item: ClipItem, label_set: LabelSet | None, order: str = "natural
 
 def scan_items(items: Sequence[ClipItem], label_set: LabelSet | None, read_problems: Iterable[Problem] = (),
                order: str = "natural", deep: bool = False, allow_unlabelled: bool = False, workers: int = 8,
-               progress: bool = True) -> ScanReport:
+               progress: bool = True, read_warnings: Iterable[Problem] = ()) -> ScanReport:
     """Check every item (existence, readability, frame count, label) in parallel threads.
 
     ``read_problems`` are problems the manifest readers recorded (malformed lines, unknown label
     names); they join the report. ``deep`` decodes every frame instead of the first and last headers.
     """
-    report = ScanReport(problems=list(read_problems))
+    report = ScanReport(problems=list(read_problems), warnings=list(read_warnings))
 
     def check(item: ClipItem):
         return check_item(item, label_set, order, deep, allow_unlabelled)
@@ -205,3 +208,52 @@ def scan_items(items: Sequence[ClipItem], label_set: LabelSet | None, read_probl
     log.info("scanned %d clips: %d problem(s), %d warning(s)", len(items), len(report.problems), len(report.warnings))
     return report
 
+
+
+def _candidate_roots(start: Path, levels: int = 3, depth: int = 3, limit: int = 3000) -> list[Path]:
+    """Folders near ``start``: it and its ancestors (``levels`` up), and the folders below each (``depth``
+    down), nearest first; at most ``limit``."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for anchor in [start, *list(start.parents)[:levels]]:
+        frontier = [anchor]
+        for _ in range(depth + 1):
+            next_level = []
+            for folder in frontier:
+                if folder in seen or len(found) >= limit:
+                    continue
+                seen.add(folder)
+                found.append(folder)
+                try:
+                    next_level += sorted(e.path for e in os.scandir(folder)
+                                         if e.is_dir() and not e.name.startswith("."))
+                except OSError:
+                    continue
+            frontier = [Path(f) for f in next_level]
+    return found
+
+
+def root_hint(report: ScanReport, root: str | os.PathLike | None, default_root: Path) -> str | None:
+    """When at least half of the clips are missing, a line that says where their paths were looked for
+    and, if a folder near the manifest holds them, which ``--root`` finds them."""
+    missing = [Path(p.path) for p in report.problems if p.kind == "missing" and p.path]
+    total = len(report.items) + len(report.bad_items)
+    if not missing or 2 * len(missing) < total:
+        return None
+    base = Path(root) if root is not None else default_root
+    where = f"{base} (--root)" if root is not None else f"{base} (the manifest's folder: no --root was given)"
+    rels = []
+    for path in missing[:20]:
+        try:
+            rels.append(path.relative_to(base))
+        except ValueError:
+            continue
+    head = f"{len(missing)} of {total} clips are missing; their paths were read relative to {where}"
+    if rels:
+        for candidate in _candidate_roots(default_root.absolute()):
+            if candidate != base.absolute() and (candidate / rels[0]).exists():
+                hits = sum((candidate / r).exists() for r in rels)
+                if 2 * hits >= len(rels):
+                    return f"{head}. With --root {candidate}, {hits} of the {len(rels)} paths checked exist"
+    return (f"{head}. Pass --root with the folder that holds the clips (for official annotation files, the "
+            "folder that holds the clip folders, e.g. .../clip_224x224)")

@@ -8,7 +8,10 @@ rotation (phone videos), as ffmpeg does.
 - :func:`read_frames` decodes only what a clip needs: the listed images of a folder, or a video up to
   the last wanted frame, converting only the wanted frames to RGB;
 - :func:`open_video` streams a whole video once (frame, index, timestamp in seconds, fps) for
-  prediction over long videos.
+  prediction over long videos. It knows what it expected: after the stream, :meth:`VideoStream.report`
+  compares the frames decoded with the container's frame count (or its duration times the frame
+  rate) and counts the packets that failed to decode in the middle of the file (they are skipped,
+  not fatal), so a truncated or damaged file is reported as incomplete instead of passing as whole.
 """
 
 from __future__ import annotations
@@ -34,6 +37,55 @@ _DIGITS = re.compile(r"(\d+)")
 
 class VideoReadError(RuntimeError):
     """A clip exists but cannot be read (corrupt, empty, no video stream)."""
+
+
+class IncompleteVideoError(VideoReadError):
+    """A video decoded only in part (truncated, or packets that failed to decode) where ``strict`` asks
+    for whole videos."""
+
+
+@dataclass(frozen=True)
+class DecodeReport:
+    """What one pass over a clip decoded, against what its container said it holds.
+
+    ``frames_expected`` is the container's frame count (or duration x frame rate where it states no
+    count; ``None`` when it states neither); ``decode_errors`` counts packets that failed to decode
+    (skipped); ``complete`` is False when there were errors or fewer frames than expected (a few
+    frames of slack: some containers hold packets that decode to no frame).
+    """
+
+    frames_decoded: int
+    frames_expected: int | None
+    decode_errors: int = 0
+    first_error: str = ""
+    fps: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.decode_errors == 0 and not self.short
+
+    @property
+    def short(self) -> bool:
+        expected = self.frames_expected
+        return expected is not None and self.frames_decoded < expected - max(3, expected // 100)
+
+    def to_dict(self) -> dict:
+        return {"complete": self.complete, "frames_decoded": self.frames_decoded,
+                "frames_expected": self.frames_expected, "decode_errors": self.decode_errors}
+
+    def describe(self) -> str:
+        """One line saying what is missing (empty when the clip is complete)."""
+        parts = []
+        if self.short:
+            seconds = (f" ({self.frames_decoded / self.fps:.1f} of {self.frames_expected / self.fps:.1f} s)"
+                       if self.fps else "")
+            why = "" if self.decode_errors else ": the file ends early (truncated or damaged)"
+            parts.append(f"decoded {self.frames_decoded} of the {self.frames_expected} frames its container "
+                         f"states{seconds}{why}")
+        if self.decode_errors:
+            parts.append(f"{self.decode_errors} packet(s) failed to decode and were skipped (first: "
+                         f"{self.first_error})")
+        return "; ".join(parts)
 
 
 def natural_key(name: str) -> tuple:
@@ -234,6 +286,9 @@ class VideoStream:
         self.autorotate = autorotate
         self._container = None
         self._files: list[Path] = []
+        self.frames_decoded = 0
+        self.decode_errors = 0
+        self.first_error = ""
         if self.kind == "video":
             self._container = _open_container(self.path)
             stream = self._container.streams.video[0]
@@ -242,12 +297,14 @@ class VideoStream:
             self.fps = float(rate)
             self.num_frames = int(stream.frames or 0)
             self.width, self.height = stream.codec_context.width, stream.codec_context.height
+            self.frames_expected = self.num_frames or _frames_from_duration(self._container, stream, self.fps)
         else:
             self._files = list_frames(self.path, order) if self.kind == "folder" else [self.path]
             if not self._files:
                 raise VideoReadError(f"frame folder {self.path} holds no images")
             self.fps = float(folder_fps)
             self.num_frames = len(self._files)
+            self.frames_expected = self.num_frames
             with Image.open(self._files[0]) as img:
                 self.width, self.height = img.size
 
@@ -259,20 +316,53 @@ class VideoStream:
     def __iter__(self) -> Iterator[Frame]:
         if self._container is None:
             for index, file in enumerate(self._files):
+                self.frames_decoded = index + 1
                 yield Frame(index, index / self.fps, load_image(file))
             return
         stream = self._container.streams.video[0]
         start: float | None = None
-        try:
-            for index, frame in enumerate(self._container.decode(stream)):
-                if frame.time is None:
-                    t = index / self.fps
-                else:
-                    start = frame.time if start is None else start
-                    t = frame.time - start
-                yield Frame(index, float(t), _to_rgb(frame, self.autorotate))
-        except av.error.FFmpegError as err:
-            raise VideoReadError(f"cannot decode video {self.path}: {err}") from err
+        for frame in self._decode(stream):
+            index = self.frames_decoded
+            self.frames_decoded += 1
+            if frame.time is None:
+                t = index / self.fps
+            else:
+                start = frame.time if start is None else start
+                t = frame.time - start
+            yield Frame(index, float(t), _to_rgb(frame, self.autorotate))
+        if self.frames_decoded == 0 and self.decode_errors:
+            raise VideoReadError(f"cannot decode video {self.path}: no frame decoded ({self.first_error})")
+
+    def _decode(self, stream) -> Iterator[av.VideoFrame]:
+        """Decode packet by packet: a packet that fails to decode is counted and skipped (FFmpeg conceals
+        the damage in the frames after it); a container that cannot be read further ends the stream,
+        counted as an error too."""
+        packets = self._container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as err:
+                self._count_error(f"demuxing stopped: {err}")
+                return
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as err:
+                self._count_error(str(err))
+                continue
+            yield from frames
+
+    def _count_error(self, message: str) -> None:
+        self.decode_errors += 1
+        if not self.first_error:
+            self.first_error = f"after frame {self.frames_decoded}: {message}"
+        log.debug("%s: decode error after frame %d: %s", self.path, self.frames_decoded, message)
+
+    def report(self) -> DecodeReport:
+        """What the pass so far decoded against what the container promised (see :class:`DecodeReport`)."""
+        return DecodeReport(self.frames_decoded, self.frames_expected or None, self.decode_errors, self.first_error,
+                            self.fps)
 
     def close(self) -> None:
         if self._container is not None:
@@ -284,6 +374,17 @@ class VideoStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _frames_from_duration(container, stream, fps: float) -> int:
+    """Frames a container promises when it states no frame count: its duration x the frame rate (0: unknown)."""
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration:
+        seconds = container.duration / av.time_base
+    else:
+        return 0
+    return int(round(seconds * fps))
 
 
 def open_video(path: str | os.PathLike, folder_fps: float = 25.0, order: str = "natural",

@@ -310,10 +310,18 @@ class FaceTracker:
         return self.gaps
 
 
-def tracker_for(options: FaceOptions, fps: float, detector: FaceDetector | None = None, **extra) -> FaceTracks:
+def tracker_for(options: FaceOptions, fps: float, detector: FaceDetector | None = None,
+                num_frames: int | None = None, **extra) -> FaceTracks:
     """The face tracks ``options`` describe (``prepare`` and prediction both build theirs here); ``detector``
-    replaces the one ``options.detector`` names."""
+    replaces the one ``options.detector`` names.
+
+    ``num_frames`` (the clip's frame count, when known) caps the confirmation rule: a still image or a
+    video of 1-2 frames cannot show a face in ``confirm`` consecutive frames, so there a detection in
+    every frame confirms the track.
+    """
     detector = detector or create_detector(options=options)
+    if num_frames and num_frames > 0 and "confirm" not in extra:
+        extra["confirm"] = max(1, min(FaceTracks.confirm, int(num_frames)))
     return FaceTracks(detector, fps=fps, max_gap=options.max_gap, margin=options.margin, smoothing=options.smoothing,
                       select=options.select, max_faces=options.max_faces, min_face_size=options.min_face_size,
                       detect_every=options.detect_every, **extra)

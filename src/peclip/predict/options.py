@@ -27,6 +27,8 @@ class PredictOptions:
       face box; only those windows are scored.
     - ``compound``: also give the 7 C-EXPR-DB compound scores (sum rule).
     - ``detect_faces``: False uses the whole frame (for videos that are already face crops).
+    - ``strict``: a video that decodes only in part (truncated, or packets that fail to decode) is an
+      error instead of a result marked ``complete: false``.
     - ``frame_cache``: reuse per-frame embeddings across overlapping windows; None decides from the
       model (on when it has no temporal adapter).
     """
@@ -39,6 +41,7 @@ class PredictOptions:
     compound: bool = False
     detect_faces: bool = True
     frame_cache: bool | None = None
+    strict: bool = False
 
     def __post_init__(self) -> None:
         check_window_settings(self.window, self.stride)

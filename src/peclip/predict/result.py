@@ -49,6 +49,7 @@ class PredictionResult:
     compound_names: list[str] = field(default_factory=list)
     compound: np.ndarray | None = None
     settings: dict = field(default_factory=dict)
+    decode: dict = field(default_factory=dict)  # DecodeReport.to_dict() (+ "decode_warning" when incomplete)
     elapsed: float = 0.0  # seconds spent decoding, tracking and predicting
 
     # ------------------------------------------------------------------------------------- views
@@ -57,6 +58,11 @@ class PredictionResult:
     def random_weights(self) -> bool:
         """True when the model that made this result had random (untrained) weights."""
         return bool(self.settings.get("random_weights", False))
+
+    @property
+    def complete(self) -> bool:
+        """False when the video decoded only in part (see ``decode``: frames decoded / expected, errors)."""
+        return bool(self.decode.get("complete", True))
 
     @property
     def has_face(self) -> bool:
@@ -98,6 +104,8 @@ class PredictionResult:
             "duration": float(self.duration),
             "fps": self.fps,
             "frames": self.num_video_frames,
+            "complete": self.complete,
+            **{k: v for k, v in self.decode.items() if k != "complete"},
             "classes": list(self.class_names),
             "compounds": list(self.compound_names),
             "settings": dict(self.settings),

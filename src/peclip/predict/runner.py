@@ -20,6 +20,7 @@ import numpy as np
 
 from peclip.data.csim_sampling import csim_frame_indices
 from peclip.data.sampling import tsn_indices
+from peclip.data.video import IncompleteVideoError
 from peclip.faces.detectors import resolved
 from peclip.faces.options import FaceOptions
 from peclip.model import PEClip
@@ -69,6 +70,12 @@ def predict_frames(model: PEClip, frames: Iterable[TimedFrame], duration_of, opt
         if not pending:
             return
         probabilities = scorer.score([clip for _, clip in pending])  # (B, C)
+        bad = ~np.isfinite(probabilities).all(axis=1)
+        if bad.any():
+            entry = pending[int(np.flatnonzero(bad)[0])][0]
+            raise ValueError(f"the model gave NaN or inf scores for the window {entry.window.start:.2f}-"
+                             f"{entry.window.end:.2f} s ({int(bad.sum())} of {len(pending)} windows in its batch); "
+                             "its weights are damaged or overflow (try without --int8 / in float32)")
         for (entry, _), probs in zip(pending, probabilities, strict=True):
             entry.probabilities = probs
         # windows close in time order: no later window starts before the last one's first frame
@@ -148,7 +155,9 @@ def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOption
                              face_options=face_options, progress=progress)
     entries = predict_frames(model, source, lambda: source.duration, options)
     elapsed = time.perf_counter() - start
+    decode = _check_decode(source, options.strict)
     result = _assemble(model, source, entries, options, elapsed, face_options)
+    result.decode = decode
     _report(result)
     if overlay is not None:
         result.write_overlay(overlay, progress=progress)
@@ -189,6 +198,21 @@ def _assemble(model: PEClip, source, entries: list[_Scored], options: PredictOpt
                   "faces": {k: getattr(face_options, k) for k in FACE_RECORD}},
         elapsed=elapsed,
     )
+
+
+def _check_decode(source: FaceFrameSource, strict: bool) -> dict:
+    """The decode report as the result records it; an incomplete video is a warning, or an error when strict."""
+    report = source.decode_report
+    if report is None:
+        return {}
+    decode = report.to_dict()
+    if not report.complete:
+        message = f"{source.path}: incomplete video: {report.describe()}"
+        if strict:
+            raise IncompleteVideoError(message + " (strict: no result written)")
+        log.warning("%s; the timeline covers only what was decoded (marked complete: false)", message)
+        decode["decode_warning"] = report.describe()
+    return decode
 
 
 def _report(result: PredictionResult) -> None:

@@ -8,7 +8,8 @@ tracked as a person with a stable id (0, 1, ... in the order they are confirmed)
 its faces (:attr:`~peclip.predict.windows.TimedFrame.faces`). As in ``prepare``, a box the tracker
 merely held through a miss counts as a face only if the face comes back; frames held until the track
 was dropped are frames without that face. A still image has only one frame, so one detection
-confirms a face (the tracker's ``confirm=1``).
+confirms a face; so do the detections of a video of 1-2 frames (the tracker's confirmation rule is
+capped by the frame count). After the iteration, ``decode_report`` says whether the whole file decoded.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from peclip.atomic import atomic_writer
 from peclip.data.video import clip_kind, open_video
 from peclip.faces.align import face_crop
 from peclip.faces.options import FaceOptions
@@ -54,6 +56,7 @@ class FaceFrameSource:
         self._video = open_video(self.path)  # VideoReadError for an unreadable file
         self.fps: float | None = None if self.kind == "image" else self._video.fps
         self.frames_read = 0
+        self.decode_report = None  # DecodeReport, once the video has been read
         self.frame_times: list[float] = []
         self.frame_boxes: list[list[tuple[int | None, tuple[float, float, float, float]]]] = []
         self._last_time = 0.0
@@ -66,9 +69,9 @@ class FaceFrameSource:
         return self._last_time + 1.0 / self.fps
 
     def _tracker(self):
-        # A still image cannot show a face in several consecutive frames: its one detection confirms it.
-        confirm = {"confirm": 1} if self.kind == "image" else {}
-        return tracker_for(self.face_options, self.fps or 25.0, self.detector, **confirm)
+        # A still image or a 1-2 frame video cannot show a face in several consecutive frames: the frame
+        # count caps the tracker's confirmation rule.
+        return tracker_for(self.face_options, self.fps or 25.0, self.detector, num_frames=self._video.num_frames)
 
     def _emit(self, frame: TimedFrame) -> TimedFrame:
         self.frame_boxes[frame.index] = [(f.track, f.box) for f in frame.faces]
@@ -133,6 +136,7 @@ class FaceFrameSource:
                     face.box = None
             while queue:
                 yield self._emit(_drop_lost(queue.pop(0)))
+            self.decode_report = video.report()
         if self.frames_read == 0:
             raise ValueError(f"{self.path} has no video frames (a zero-length video); nothing to predict")
 
@@ -175,30 +179,37 @@ def frame_labels(result) -> list[dict[int | None, str]]:
 
 
 def write_overlay(result, path: str | os.PathLike, progress: bool = False) -> Path:
-    """Decode ``result.source`` again and write every frame with its face box and label (see overlay.py)."""
+    """Decode ``result.source`` again and write every frame with its face box and label (see overlay.py).
+
+    The video is encoded under a temporary name beside ``path`` and renamed when it is whole
+    (:mod:`peclip.atomic`), so a run killed mid-encode never leaves an unreadable file under ``path``.
+    """
     from tqdm import tqdm
 
 
     labels = frame_labels(result)
-    writer = None
-    try:
-        with open_video(result.source) as video:
-            for i, decoded in enumerate(tqdm(video, total=result.num_video_frames, desc="overlay", unit="frame",
-                                             disable=not progress, leave=False)):
-                image = decoded.image
-                if writer is None:
-                    writer = OverlayWriter(path, image.shape[1], image.shape[0], result.fps)
-                known = i < len(result.frame_times)
-                boxes = result.frame_boxes[i] if known else []
-                time = result.frame_times[i] if known else decoded.time
-                faces = [(box, labels[i].get(track), track) for track, box in boxes]
-                writer.write(draw_frame(image, faces, time))
-    finally:
-        if writer is not None:
-            writer.close()
-    if writer is None:
-        raise ValueError(f"{result.source} has no frames to draw on")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(path) as tmp:  # a killed run leaves no unreadable overlay under the final name
+        writer = None
+        try:
+            with open_video(result.source) as video:
+                for i, decoded in enumerate(tqdm(video, total=result.num_video_frames, desc="overlay", unit="frame",
+                                                 disable=not progress, leave=False)):
+                    image = decoded.image
+                    if writer is None:
+                        writer = OverlayWriter(tmp, image.shape[1], image.shape[0], result.fps)
+                    known = i < len(result.frame_times)
+                    boxes = result.frame_boxes[i] if known else []
+                    time = result.frame_times[i] if known else decoded.time
+                    faces = [(box, labels[i].get(track), track) for track, box in boxes]
+                    writer.write(draw_frame(image, faces, time))
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise ValueError(f"{result.source} has no frames to draw on")
     if writer.frames != result.num_video_frames:
         log.warning("%s: the overlay has %d frames, the prediction pass read %d", result.source, writer.frames,
                     result.num_video_frames)
-    return Path(path)
+    return path
