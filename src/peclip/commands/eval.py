@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default=EvalRequest.precision, choices=PRECISIONS)
     parser.add_argument("--pretrained", help="CLIP weights (tag or file) if not the ones recorded in the checkpoint; "
                         "'none' keeps random CLIP weights")
+    parser.add_argument("--zero-shot", action="store_true",
+                        help="score against the class texts of the data's label set (or --set model.classes=[...] / "
+                             "model.text_kind=...), not the model's own: e.g. a caption-trained model on another "
+                             "dataset (docs/text-supervision.md)")
     parser.add_argument("--out", help="folder for the report (default: RUN/eval-<data>-<split> for a run, "
                         "./eval-<checkpoint>-<data>-<split> otherwise)")
 
@@ -40,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     job = EvalJob(Path(args.model), args.data, args.manifest, args.root, args.fold, args.split, args.batch_size,
                   args.device, args.precision, args.pretrained, args.out, overrides.data, overrides.model,
-                  overrides.runtime)
+                  overrides.runtime, args.zero_shot)
     for line in evaluate_saved(job):
         print(line)
     return 0

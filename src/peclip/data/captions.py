@@ -56,7 +56,8 @@ def _pattern(words: Sequence[str]) -> re.Pattern:
         raise ValueError(f"the word list must hold non-empty words, got {list(words)!r}")
     # longest first, so that "expression of" wins over "expression"; whole words only, any case
     alternatives = sorted({re.escape(w.strip()).replace(r"\ ", r"\s+") for w in words}, key=len, reverse=True)
-    return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b", re.IGNORECASE)
+    # a comma right after a removed word goes with it ("a fearful, tense face" -> "a tense face")
+    return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b(?:\s*,)?", re.IGNORECASE)
 
 
 def strip_words(text: str, words: Sequence[str] = EMOTION_WORDS) -> str:

@@ -15,7 +15,7 @@ from peclip import distributed
 from peclip.checkpoint import load, read_config
 from peclip.data.config import DataConfig
 from peclip.data.specs import DATASETS
-from peclip.evaluation.evaluate import data_config_for, evaluate_model
+from peclip.evaluation.evaluate import CLASS_TEXT_KEYS, data_config_for, evaluate_model, use_zero_shot_classes
 from peclip.evaluation.options import EvalRequest
 from peclip.evaluation.report import describe, write_report
 from peclip.layout import CONFIG_YAML, RESULTS_JSON, resolve_checkpoint
@@ -27,7 +27,9 @@ from peclip.train.trainer import resolve_data_config
 @dataclass
 class EvalJob:
     """What to evaluate and on what. ``data``: a dataset name or a manifest file; ``None`` takes a run's
-    own test split. ``data_changes``/``model_overrides``/``runtime`` are the ``--set`` values."""
+    own test split. ``data_changes``/``model_overrides``/``runtime`` are the ``--set`` values.
+    ``zero_shot`` scores against the class texts of the data's label set (or of ``model.classes`` /
+    ``model.text_kind`` ... among the overrides) instead of the model's own."""
 
     source: Path
     data: str | None = None
@@ -43,6 +45,7 @@ class EvalJob:
     data_changes: dict = field(default_factory=dict)
     model_overrides: dict = field(default_factory=dict)
     runtime: dict = field(default_factory=dict)
+    zero_shot: bool = False
 
 
 def evaluate_saved(job: EvalJob) -> list[str]:
@@ -52,14 +55,21 @@ def evaluate_saved(job: EvalJob) -> list[str]:
     is_run = (source / CONFIG_YAML).is_file()
     info = distributed.setup(job.device)
     try:
-        model = load(checkpoint, pretrained=job.pretrained, runtime=job.runtime, **job.model_overrides)
+        overrides, text_changes = dict(job.model_overrides), {}
+        if job.zero_shot:  # the class texts are chosen after loading, from the data evaluated on
+            text_changes = {k: overrides.pop(k) for k in list(overrides) if k in CLASS_TEXT_KEYS}
+        model = load(checkpoint, pretrained=job.pretrained, runtime=job.runtime, **overrides)
         cfg, tag = _data_config(job, model, source, is_run, info)
+        if job.zero_shot:
+            use_zero_shot_classes(model, cfg.label_set, text_changes)
         request = EvalRequest(cfg, job.split, cfg.fold if job.fold is None else job.fold, job.batch_size,
                               job.device, job.precision)
         output, items = evaluate_model(model, request, info)
         if not info.is_main:
             return []
         selection, epoch = "checkpoint", read_config(checkpoint).get("epoch")
+        if job.zero_shot:
+            selection = "zero-shot"
         if is_run and (source / RESULTS_JSON).is_file():
             selection = json.loads((source / RESULTS_JSON).read_text())["selection"]
         fold = f"fold{request.fold}-" if request.fold else ""
