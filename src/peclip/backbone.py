@@ -13,7 +13,7 @@ import os
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
-from typing import ContextManager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -215,7 +215,7 @@ def fill_seam(block: nn.Module, seam: str, wrap: Callable[[nn.Module], nn.Module
 
 def _run_blocks(blocks: nn.ModuleList, x: torch.Tensor, attn_mask: torch.Tensor | None,
                 before_block: Callable[[int, torch.Tensor], torch.Tensor], grad_checkpointing: bool,
-                cls_only_last: bool = False, recompute_context: Callable[[], ContextManager] | None = None):
+                cls_only_last: bool = False, recompute_context: Callable[[], AbstractContextManager] | None = None):
     # x: (N, L, D) in and out ((N, 1, D) out with cls_only_last); open_clip 3.x blocks are batch-first
     last = len(blocks) - 1
     extra = {}
@@ -278,7 +278,7 @@ def encode_images(model: nn.Module, images: torch.Tensor, prompts: Sequence[torc
 
 def encode_texts(model: nn.Module, tokens: torch.Tensor, prompts: Sequence[torch.Tensor] = (),
                  grad_checkpointing: bool = False,
-                 recompute_context: Callable[[], ContextManager] | None = None) -> torch.Tensor:
+                 recompute_context: Callable[[], AbstractContextManager] | None = None) -> torch.Tensor:
     """Text features ``(C, embed_dim)`` (not normalised) with MaPLe text prompts.
 
     ``tokens`` must hold n placeholder tokens at positions 1..n when prompts are given; their
