@@ -375,7 +375,8 @@ def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs:
            "train_loss": stats.loss, "train_acc": stats.accuracy, "clips_per_s": stats.clips_per_second,
            "train_seconds": stats.seconds}
     if fit.caption_loss is not None:
-        row.update({"train_caption_loss": stats.caption_loss, "caption_scale": float(fit.caption_loss.scale())})
+        row.update({"train_caption_loss": stats.caption_loss,
+                    "caption_scale": float(fit.caption_loss.scale().detach())})
     evaluated = (epoch + 1) % t.eval_every == 0 or epoch == t.epochs - 1
     output = None
     if evaluated:
