@@ -9,6 +9,7 @@ from PIL import Image
 
 from peclip.cli import main
 from peclip.data.video import list_frames
+from peclip.faces.detectors import resolve_detector_name
 
 SINGLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "single_face.mp4"
 
@@ -34,7 +35,7 @@ def test_changed_size_or_margin_redoes_the_video_and_says_why(clip, tmp_path, ca
     assert main([*base, "--size", "96"]) == 0
     track = json.loads((out / "_tracks" / "man.json").read_text())
     assert track["settings"]["size"] == 96 and track["settings"]["margin"] == 0.25
-    assert track["settings"]["detector"] == "HaarFaceDetector"
+    assert track["settings"]["detector"] == resolve_detector_name("auto")  # the detector that made the crops
     capsys.readouterr()
     assert main([*base, "--size", "96"]) == 0  # same settings: reused
     assert "1 already complete" in capsys.readouterr().out

@@ -7,6 +7,7 @@ block computes ``x + adapter(ls(sublayer(ln(x))))`` exactly as docs/spec.md 2.4 
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -22,10 +23,14 @@ class BottleneckAdapter(PEClipAdapter):
 
     Default ``nn.Linear`` initialisation, as in the official code, so it is *not* the identity at start
     (docs/spec.md 10 A8).
+
+    ``scale`` multiplies the adapter's branch, ``x + s * up(GELU(down(x)))`` (``adapters.scale``; FineCLIPER
+    found s = 0.5 best, docs/text-supervision.md). At 1.0, PE-CLIP's value, the branch is added as is.
     """
 
-    def __init__(self, width: int, reduction: int = 8):
+    def __init__(self, width: int, reduction: int = 8, scale: float = 1.0):
         super().__init__()
+        self.branch_scale = float(scale)
         bottleneck = width // reduction
         if bottleneck < 1:
             raise ValueError(f"adapter reduction {reduction} leaves no bottleneck for width {width}")
@@ -34,7 +39,8 @@ class BottleneckAdapter(PEClipAdapter):
         self.up_proj = nn.Linear(bottleneck, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.up_proj(self.act(self.down_proj(x)))
+        branch = self.up_proj(self.act(self.down_proj(x)))
+        return x + branch if self.branch_scale == 1.0 else x + self.branch_scale * branch
 
 
 class FrameContext:
@@ -131,3 +137,41 @@ class AdapterSlot(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.adapter(self.original(x))
+
+
+class TextBank:
+    """Which bank of text adapters runs: ``positive`` (the class texts, captions) or ``negative``
+    (FineCLIPER's negative class texts, docs/text-supervision.md). Shared by the model and all its
+    :class:`BankedAdapterSlot` s; the model switches it with :meth:`use` around one text-tower pass.
+    """
+
+    BANKS = ("positive", "negative")
+
+    def __init__(self) -> None:
+        self.active = "positive"
+
+    @contextlib.contextmanager
+    def use(self, bank: str):
+        if bank not in self.BANKS:
+            raise ValueError(f"unknown text adapter bank {bank!r}; valid: {', '.join(self.BANKS)}")
+        before, self.active = self.active, bank
+        try:
+            yield
+        finally:
+            self.active = before
+
+
+class BankedAdapterSlot(AdapterSlot):
+    """An :class:`AdapterSlot` with a second adapter for the negative texts: ``adapter`` (positive bank,
+    the same name as in a plain slot, so positive-only checkpoints keep their keys) or
+    ``negative_adapter``, as ``bank.active`` says."""
+
+    def __init__(self, original: nn.Module, adapter: PEClipAdapter, negative_adapter: PEClipAdapter,
+                 bank: TextBank):
+        super().__init__(original, adapter)
+        self.negative_adapter = negative_adapter
+        self.bank = bank
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        adapter = self.negative_adapter if self.bank.active == "negative" else self.adapter
+        return adapter(self.original(x))

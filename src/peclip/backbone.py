@@ -7,6 +7,7 @@ tokens inserted (docs/spec.md 2.6). Everything else in peclip talks to CLIP thro
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
@@ -15,7 +16,7 @@ import pickle
 import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -422,14 +423,17 @@ def fill_seam(block: nn.Module, seam: str, wrap: Callable[[nn.Module], nn.Module
 
 def _run_blocks(blocks: nn.ModuleList, x: torch.Tensor, attn_mask: torch.Tensor | None,
                 before_block: Callable[[int, torch.Tensor], torch.Tensor], grad_checkpointing: bool,
-                cls_only_last: bool = False):
+                cls_only_last: bool = False, recompute_context: Callable[[], AbstractContextManager] | None = None):
     # x: (N, L, D) in and out ((N, 1, D) out with cls_only_last); open_clip 3.x blocks are batch-first
     last = len(blocks) - 1
+    extra = {}
+    if recompute_context is not None:  # state the forward ran under, restored when backward recomputes
+        extra["context_fn"] = lambda: (contextlib.nullcontext(), recompute_context())
     for i, block in enumerate(blocks):
         x = before_block(i, x)
         run = partial(_class_token_block, block) if (cls_only_last and i == last) else block
         if grad_checkpointing and torch.is_grad_enabled():
-            x = checkpoint(run, x, None, None, attn_mask, use_reentrant=False)
+            x = checkpoint(run, x, None, None, attn_mask, use_reentrant=False, **extra)
         else:
             x = run(x, attn_mask=attn_mask)
     return x
@@ -481,13 +485,16 @@ def encode_images(model: nn.Module, images: torch.Tensor, prompts: Sequence[torc
 
 
 def encode_texts(model: nn.Module, tokens: torch.Tensor, prompts: Sequence[torch.Tensor] = (),
-                 grad_checkpointing: bool = False) -> torch.Tensor:
+                 grad_checkpointing: bool = False,
+                 recompute_context: Callable[[], AbstractContextManager] | None = None) -> torch.Tensor:
     """Text features ``(C, embed_dim)`` (not normalised) with MaPLe text prompts.
 
     ``tokens`` must hold n placeholder tokens at positions 1..n when prompts are given; their
     embeddings are replaced by ``prompts[0]``, and layers 1.. replace positions 1..n again
     (docs/spec.md 2.6). The EOT token (the largest id) is pooled. Without prompts this is exactly
-    open_clip's ``encode_text``.
+    open_clip's ``encode_text``. ``recompute_context`` (a context-manager factory) is entered again
+    when activation checkpointing recomputes a block during backward, so that state the caller set
+    for this pass (e.g. the active text adapter bank) holds then too.
     """
     cast = model.transformer.get_cast_dtype()
     length = tokens.shape[1]  # may be shorter than the context: see trim_padding
@@ -506,7 +513,8 @@ def encode_texts(model: nn.Module, tokens: torch.Tensor, prompts: Sequence[torch
         return with_prompt(t, prompts[i]) if 0 < i < len(prompts) else t
 
     mask = model.attn_mask[:length, :length] if model.attn_mask is not None else None
-    x = _run_blocks(model.transformer.resblocks, x, mask, replace_prompts, grad_checkpointing)
+    x = _run_blocks(model.transformer.resblocks, x, mask, replace_prompts, grad_checkpointing,
+                    recompute_context=recompute_context)
     x = model.ln_final(x)
     x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]  # EOT token, (C, D)
     projection = model.text_projection

@@ -45,6 +45,7 @@ def save(model: PEClip, directory: str | os.PathLike, extra: dict | None = None)
     directory.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "model": model.config.to_dict(), "pretrained": model.pretrained, **seed,
             "class_names": model.class_names, "class_texts": model.class_texts,
+            **({"negative_texts": model.negative_texts} if model.negative_texts is not None else {}),
             "runtime": model.runtime.to_dict(), **(extra or {})}
     tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.named_trainable_parameters()}
     atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
@@ -106,8 +107,9 @@ def load(directory: str | os.PathLike, pretrained: str | None = None,
         elif source is None:
             log.warning("%s was saved with a random CLIP but records no seed for it (an older checkpoint): the "
                         "loaded model's frozen CLIP differs from the saved one", directory)
-    if "class_texts" in meta and meta["class_texts"] != model.class_texts:
-        model.set_class_texts(meta["class_texts"], meta.get("class_names"))
+    if "class_texts" in meta and (meta["class_texts"] != model.class_texts
+                                  or meta.get("negative_texts", model.negative_texts) != model.negative_texts):
+        model.set_class_texts(meta["class_texts"], meta.get("class_names"), meta.get("negative_texts"))
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing; the checkpoint is incomplete")

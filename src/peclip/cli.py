@@ -29,6 +29,7 @@ COMMANDS = {
     "explain": "explain",
     "embed": "embed",
     "live": "live",
+    "strip-captions": "strip_captions",
 }
 
 

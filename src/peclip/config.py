@@ -11,7 +11,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 
-from peclip.labels import LABEL_SETS, TEXT_KINDS
+from peclip.labels import LABEL_SETS, PN_NEGATIVE, PN_POSITIVE, TEXT_KINDS
 from peclip.validation import check_choice, check_positive_int, from_dict
 
 #: numeric precision of training and evaluation: ``auto`` is bf16 autocast on CUDA and fp32 elsewhere
@@ -59,9 +59,14 @@ class AdapterConfig:
     shared: bool = True  # ShA in both towers
     text_mlp: bool = True  # TA in the text tower
     reduction: int = 8  # bottleneck = width // reduction
+    # x + scale * up(GELU(down(x))) in every ShA and TA; 1.0 is PE-CLIP's, FineCLIPER's best was 0.5
+    scale: float = 1.0
 
     def __post_init__(self) -> None:
         check_positive_int("adapters", "reduction", self.reduction)
+        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)) or not self.scale > 0:
+            raise ValueError(f"adapters.scale={self.scale!r} must be a number > 0 (1.0: PE-CLIP's adapters)")
+        self.scale = float(self.scale)
 
 
 @dataclass
@@ -82,6 +87,41 @@ class TemporalConfig:
         check_positive_int("temporal", "reduction", self.reduction)
 
 
+#: how positive and negative class similarities become logits (docs/text-supervision.md)
+PN_RULES = ("difference", "softmax2c")
+
+
+@dataclass
+class PNConfig:
+    """FineCLIPER's positive and negative class descriptors, used when ``text_kind`` is ``pn``
+    (docs/text-supervision.md). Not PE-CLIP: off unless asked for.
+
+    - ``positive`` / ``negative``: the two templates, ``{}`` receives the class name.
+    - ``share_adapters``: ``False`` (FineCLIPER) gives the negative texts their own bank of text adapters
+      (ShA and TA of the text tower; prompts are shared); ``True`` runs them through the positive bank.
+    - ``rule``: ``difference`` (ours, chosen by the ablation in docs/text-supervision.md): logits
+      ``s * (cos(v, p_c) - w * cos(v, n_c))`` with a learned weight ``w`` (starting at ``init_weight``);
+      ``softmax2c``: the class logits are ``s * cos(v, p_c)`` and the training loss is a 2C-way softmax
+      over the positive and the negative texts (the target is the true class's positive text).
+    """
+
+    positive: str = PN_POSITIVE
+    negative: str = PN_NEGATIVE
+    share_adapters: bool = False
+    rule: str = "difference"
+    init_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("positive", "negative"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value.count("{}") != 1:
+                raise ValueError(f"pn.{name}={value!r} must be a template with one '{{}}' for the class name")
+        check_choice("pn", "rule", self.rule, PN_RULES)
+        if isinstance(self.init_weight, bool) or not isinstance(self.init_weight, (int, float)):
+            raise ValueError(f"pn.init_weight={self.init_weight!r} must be a number")
+        self.init_weight = float(self.init_weight)
+
+
 @dataclass
 class ModelConfig:
     """A whole PE-CLIP model: backbone, classes and their texts, and the three trainable parts."""
@@ -99,6 +139,7 @@ class ModelConfig:
     prompts: PromptConfig = field(default_factory=PromptConfig)
     adapters: AdapterConfig = field(default_factory=AdapterConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    pn: PNConfig = field(default_factory=PNConfig)  # read only when text_kind is "pn"
 
     def __post_init__(self) -> None:
         check_positive_int("model", "num_frames", self.num_frames)
@@ -108,10 +149,10 @@ class ModelConfig:
             raise ValueError(f"model.classes={self.classes!r} must list at least two distinct class names")
         if self.class_texts is None:
             check_choice("model", "text_kind", self.text_kind, TEXT_KINDS)
-            if self.classes is not None and self.text_kind not in ("names", "names_context"):
+            if self.classes is not None and self.text_kind not in ("names", "names_context", "pn"):
                 raise ValueError(
                     "model.classes is set, so give model.class_texts (one text per class) or use "
-                    f"text_kind 'names' / 'names_context' (got text_kind={self.text_kind!r})"
+                    f"text_kind 'names' / 'names_context' / 'pn' (got text_kind={self.text_kind!r})"
                 )
         elif len(self.class_texts) != self.num_classes:
             raise ValueError(
@@ -131,14 +172,25 @@ class ModelConfig:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def uses_pn(self) -> bool:
+        """True when the class texts are FineCLIPER's positive/negative pairs (``text_kind: pn``)."""
+        return self.class_texts is None and self.text_kind == "pn"
+
     def texts(self) -> list[str]:
-        """The class texts, one per class, in label order."""
+        """The class texts, one per class, in label order (the positive ones under ``text_kind: pn``)."""
         if self.class_texts is not None:
             return list(self.class_texts)
+        if self.text_kind == "pn":
+            return [self.pn.positive.format(c) for c in self.class_names]
         if self.classes is not None:
             suffix = "{}." if self.text_kind == "names" else "an expression of {}."
             return [suffix.format(c) for c in self.classes]
         return LABEL_SETS[self.label_set].texts(self.text_kind)
+
+    def negative_texts(self) -> list[str] | None:
+        """The negative class texts under ``text_kind: pn`` (one per class), else ``None``."""
+        return [self.pn.negative.format(c) for c in self.class_names] if self.uses_pn else None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

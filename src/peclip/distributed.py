@@ -106,6 +106,26 @@ def all_reduce_sum(values: list[float], info: DistInfo) -> list[float]:
     return tensor.tolist()
 
 
+def gather_with_local_grad(x: torch.Tensor, info: DistInfo | None) -> torch.Tensor:
+    """Every rank's ``x`` ``(B, ...)`` concatenated in rank order, ``(W*B, ...)``; only this rank's own
+    shard carries a gradient (the others are copies). Every rank must pass the same shape.
+
+    The contrastive caption loss (peclip.train.engine) compares each clip with the captions of the whole
+    global batch. Each rank computes that loss in full; since each embedding is live on exactly one rank,
+    the gradients summed over ranks are the full batch's, which DDP's averaging divides by W (the
+    engine multiplies the loss it backpropagates by W).
+    """
+    if info is None or not info.enabled:
+        return x
+    backend_device = x.device if dist.get_backend() == "nccl" else torch.device("cpu")
+    local = x.detach().to(backend_device).contiguous()
+    parts = [torch.empty_like(local) for _ in range(info.world_size)]
+    dist.all_gather(parts, local)
+    parts = [p.to(x.device) for p in parts]
+    parts[info.rank] = x  # the local shard keeps its graph
+    return torch.cat(parts)
+
+
 def any_rank(flag: bool, info: DistInfo) -> bool:
     """True on every rank when ``flag`` is true on any rank."""
     return all_reduce_sum([float(flag)], info)[0] > 0

@@ -11,13 +11,20 @@ Text kinds:
 - ``dfer_clip``: DFER-CLIP's LLM descriptions (``class_descriptor_7/11``).
 - ``names``: the class name followed by a full stop (``class_names_7/11``).
 - ``names_context``: ``"an expression of <name>."`` (``class_names_with_context_7``).
+- ``pn``: FineCLIPER's positive descriptor ``"A person with an expression of <name>"``; with this kind
+  the model also builds the negative one, ``"A person with an expression of no <name>"``, and a
+  second bank of text adapters (``ModelConfig.pn``; docs/text-supervision.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-TEXT_KINDS = ("au", "dfer_clip", "names", "names_context")
+TEXT_KINDS = ("au", "dfer_clip", "names", "names_context", "pn")
+
+#: FineCLIPER's positive and negative (PN) class descriptors (arXiv 2407.02157; "no" beat "less")
+PN_POSITIVE = "A person with an expression of {}"
+PN_NEGATIVE = "A person with an expression of no {}"
 
 _BASIC7 = ("happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear")
 _MAFW_EXTRA = ("contempt", "anxiety", "helplessness", "disappointment")
@@ -66,6 +73,8 @@ def _text(class_name: str, kind: str) -> str:
         return f"{class_name}."
     if kind == "names_context":
         return f"an expression of {class_name}."
+    if kind == "pn":
+        return PN_POSITIVE.format(class_name)
     raise ValueError(f"unknown text kind {kind!r}; valid kinds: {', '.join(TEXT_KINDS)}")
 
 

@@ -1,7 +1,9 @@
 """PEClip: a frozen open_clip CLIP with MaPLe prompts, ShA/TA adapters and the TDA (docs/spec.md 1-2).
 
 ``forward(video)`` returns logits ``(B, C) = logit_scale * cos(video embedding, class-text embedding)``.
-The loss lives in the engine. Freezing is structural: the whole CLIP is frozen before the PE-CLIP
+The loss lives in the engine; ``forward(video, captions, return_outputs=True)`` also gives it the
+embeddings that caption training needs and, under ``text_kind: pn``, the logits its rule trains on
+(docs/text-supervision.md). Freezing is structural: the whole CLIP is frozen before the PE-CLIP
 parts are added, and the trainable parameters are exactly those of the prompt learner and of the
 :class:`~peclip.adapters.PEClipAdapter` modules.
 """
@@ -9,8 +11,10 @@ parts are added, and the trainable parameters are exactly those of the prompt le
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -19,10 +23,12 @@ from torch import nn
 from peclip import backbone
 from peclip.adapters import (
     AdapterSlot,
+    BankedAdapterSlot,
     BottleneckAdapter,
     FrameContext,
     PEClipAdapter,
     TemporalDynamicAdapter,
+    TextBank,
 )
 from peclip.config import ModelConfig, RuntimeOptions
 from peclip.prompts import MultiModalPrompts
@@ -52,6 +58,30 @@ class _RuntimeSwitch:
         model.runtime = dataclasses.replace(model.runtime, **{self.name: value})
 
 
+class ClassEmbeddings(NamedTuple):
+    """L2-normalised class-text embeddings: ``positive`` ``(C, E)``; ``negative`` ``(C, E)`` under
+    ``text_kind: pn``, else ``None``."""
+
+    positive: torch.Tensor
+    negative: torch.Tensor | None = None
+
+
+class ModelOutputs(NamedTuple):
+    """What ``forward(..., return_outputs=True)`` gives the engine.
+
+    - ``logits`` ``(B, C)``: the class decision (what ``forward`` returns by default);
+    - ``loss_logits``: what the classification loss is taken over, ``(B, C)``, or ``(B, 2C)`` under the
+      PN ``softmax2c`` rule (columns ``0..C-1`` the positive texts, so targets are class indices as usual);
+    - ``videos`` ``(B, E)``: L2-normalised video embeddings;
+    - ``captions`` ``(B, E)``: L2-normalised caption embeddings when captions were given, else ``None``.
+    """
+
+    logits: torch.Tensor
+    loss_logits: torch.Tensor
+    videos: torch.Tensor
+    captions: torch.Tensor | None
+
+
 class PEClip(nn.Module):
     """PE-CLIP for video facial expression recognition. Build it with :func:`peclip.create_model`."""
 
@@ -66,13 +96,17 @@ class PEClip(nn.Module):
         self.runtime = RuntimeOptions()  # how it runs (not what it computes); recorded in checkpoints
         self.checkpoint: str | None = None  # set by peclip.load: the checkpoint its trainable weights came from
         self.frame_context = FrameContext()
+        self.text_bank = TextBank()
         self.prompts = self._build_prompts()
         self._fill_adapter_seams()
+        # PN "difference" rule: the learned weight w of the negative similarity (docs/text-supervision.md)
+        self.pn_weight = (nn.Parameter(torch.tensor(float(config.pn.init_weight)))
+                          if config.uses_pn and config.pn.rule == "difference" else None)
         mean, std = backbone.preprocess_stats(self.clip)
         self.preprocess = Preprocess(self.sizes.image_size, config.num_frames, config.normalize_input, mean, std)
         self.register_buffer("input_mean", torch.tensor(mean).view(1, 1, 3, 1, 1), persistent=False)
         self.register_buffer("input_std", torch.tensor(std).view(1, 1, 3, 1, 1), persistent=False)
-        self._text_cache: tuple[tuple, torch.Tensor] | None = None
+        self._text_cache: tuple[tuple, ClassEmbeddings] | None = None
         self.set_class_texts(config.texts(), config.class_names)
 
     # Shorthands that read and write ``self.runtime`` (the one home of these switches, see RuntimeOptions).
@@ -98,37 +132,72 @@ class PEClip(nn.Module):
         def slot(adapter_factory):
             return lambda original: AdapterSlot(original, adapter_factory())
 
+        def text_slot(adapter_factory):
+            # PN with separate banks: the negative texts get their own text adapters (prompts are shared)
+            if not (self.config.uses_pn and not self.config.pn.share_adapters):
+                return slot(adapter_factory)
+            return lambda original: BankedAdapterSlot(original, adapter_factory(), adapter_factory(), self.text_bank)
+
         for block in backbone.vision_blocks(self.clip):
             if a.shared:
-                backbone.fill_seam(block, "ls_1", slot(lambda: BottleneckAdapter(s.vision_width, a.reduction)))
+                backbone.fill_seam(block, "ls_1", slot(lambda: BottleneckAdapter(s.vision_width, a.reduction, a.scale)))
             if t.enabled:
                 backbone.fill_seam(block, "ls_2", slot(lambda: TemporalDynamicAdapter(
                     s.vision_width, self.frame_context, t.reduction, t.rnn, t.scale, t.per_video)))
         for block in backbone.text_blocks(self.clip):
             if a.shared:
-                backbone.fill_seam(block, "ls_1", slot(lambda: BottleneckAdapter(s.text_width, a.reduction)))
+                backbone.fill_seam(block, "ls_1", text_slot(lambda: BottleneckAdapter(s.text_width, a.reduction,
+                                                                                      a.scale)))
             if a.text_mlp:
-                backbone.fill_seam(block, "ls_2", slot(lambda: BottleneckAdapter(s.text_width, a.reduction)))
+                backbone.fill_seam(block, "ls_2", text_slot(lambda: BottleneckAdapter(s.text_width, a.reduction,
+                                                                                      a.scale)))
 
-    def set_class_texts(self, texts: list[str], class_names: list[str] | None = None) -> None:
-        """Use ``texts`` (one per class) as the class descriptions; tokenised once, here."""
+    def set_class_texts(self, texts: list[str], class_names: list[str] | None = None,
+                        negative_texts: list[str] | None = None) -> None:
+        """Use ``texts`` (one per class) as the class descriptions; tokenised once, here.
+
+        Under ``text_kind: pn`` the negative texts are ``negative_texts`` or, when not given, the
+        ``pn.negative`` template filled with each class name.
+        """
         names = list(class_names) if class_names is not None else [f"class_{i}" for i in range(len(texts))]
         if len(names) != len(texts) or len(texts) < 2:
             raise ValueError(f"need one text per class and at least two classes (got {len(texts)} texts, "
                              f"{len(names)} names)")
+        negatives = None
+        if self.config.uses_pn:
+            negatives = list(negative_texts) if negative_texts is not None else [
+                self.config.pn.negative.format(n) for n in names]
+            if len(negatives) != len(texts):
+                raise ValueError(f"need one negative text per class (got {len(negatives)} for {len(texts)} classes)")
+        elif negative_texts is not None:
+            raise ValueError("negative class texts need a model with text_kind 'pn' (docs/text-supervision.md)")
+        tokens = self._prompted_tokens([t.format(x) for t in self.config.text_templates for x in texts])  # (K*C, L)
+        self.class_names = names
+        self.class_texts = list(texts)
+        self.negative_texts = negatives
+        self.register_buffer("class_tokens", tokens, persistent=False)  # (K*C, context_length)
+        self._text_length = backbone.trim_padding(tokens).shape[1]
+        if negatives is not None:
+            neg = self._prompted_tokens([t.format(x) for t in self.config.text_templates for x in negatives])
+            self.register_buffer("negative_tokens", neg, persistent=False)  # (K*C, context_length)
+            self._negative_length = backbone.trim_padding(neg).shape[1]
+        self._text_cache = None
+
+    def _prompted_tokens(self, texts: Sequence[str]) -> torch.Tensor:
+        """Tokens ``(N, context_length)`` of ``texts``, each after the prompt placeholders when prompts are on."""
         p = self.config.prompts
         prefix = " ".join([p.placeholder] * p.length) + " " if self.prompts is not None else ""
-        full = [prefix + template.format(text) for template in self.config.text_templates for text in texts]
-        tokens = backbone.tokenize(self.clip, full)  # (K*C, context_length)
+        tokens = backbone.tokenize(self.clip, [prefix + text for text in texts])
         if self.prompts is not None:
             placeholder_id = backbone.tokenize(self.clip, [p.placeholder])[0, 1]
             if not bool((tokens[:, 1:1 + p.length] == placeholder_id).all()):
                 raise ValueError(f"prompt placeholder {p.placeholder!r} must be a single token; choose another")
-        self.class_names = names
-        self.class_texts = list(texts)
-        self.register_buffer("class_tokens", tokens, persistent=False)  # (K*C, context_length)
-        self._text_length = backbone.trim_padding(tokens).shape[1]
-        self._text_cache = None
+        return tokens
+
+    def tokenize_captions(self, captions: Sequence[str]) -> torch.Tensor:
+        """Caption tokens ``(N, context_length)`` (after the prompt placeholders); a caption too long for
+        the context is an error that quotes it."""
+        return self._prompted_tokens(list(captions))
 
     # ------------------------------------------------------------------------------------ trainable
 
@@ -138,6 +207,8 @@ class PEClip(nn.Module):
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """The trainable parameters by optimizer group: ``adapters`` and ``prompts`` (docs/spec.md 3.1)."""
         adapters = [p for m in self.adapters() for p in m.parameters()]
+        if self.pn_weight is not None:
+            adapters.append(self.pn_weight)
         prompts = list(self.prompts.parameters()) if self.prompts is not None else []
         return {"adapters": adapters, "prompts": prompts}
 
@@ -187,24 +258,57 @@ class PEClip(nn.Module):
         return (pooled, feats) if return_frames else pooled
 
     def encode_classes(self, text_prompts: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """L2-normalised class-text embeddings ``(C, E)``.
+        """L2-normalised (positive) class-text embeddings ``(C, E)``; see :meth:`encode_class_texts`."""
+        return self.encode_class_texts(text_prompts).positive
 
-        In eval mode the result is cached and reused until a trainable weight changes, the model
-        goes back to training, or the class texts change.
+    def encode_class_texts(self, text_prompts: list[torch.Tensor] | None = None) -> ClassEmbeddings:
+        """L2-normalised class-text embeddings: positive ``(C, E)`` and, under ``text_kind: pn``, negative.
+
+        In eval mode the result (both banks) is cached and reused until a trainable weight changes, the
+        model goes back to training, or the class texts change.
         """
         key = self._cache_key()
         if self.cache_class_texts and self._text_cache is not None and self._text_cache[0] == key:
             return self._text_cache[1]
         if text_prompts is None:
             text_prompts = self.prompt_tokens()[0]
-        feats = backbone.encode_texts(self.clip, self.text_tokens(), text_prompts, self.grad_checkpointing)
+        positive = self._encode_texts(self.text_tokens(), text_prompts, "positive")
+        negative = None
+        if self.negative_texts is not None:
+            tokens = self.negative_tokens[:, : self._negative_length] if self.trim_text_padding else \
+                self.negative_tokens
+            bank = "positive" if self.config.pn.share_adapters else "negative"
+            negative = self._encode_texts(tokens, text_prompts, bank)
+        feats = ClassEmbeddings(positive, negative)
+        if not self.training and self.cache_class_texts:
+            self._text_cache = (key, feats)
+        return feats
+
+    def _encode_texts(self, tokens: torch.Tensor, text_prompts: list[torch.Tensor], bank: str) -> torch.Tensor:
+        """Normalised embeddings ``(C, E)`` of class tokens ``(K*C, L)`` through adapter bank ``bank``,
+        averaged over the K templates (prompt ensembling)."""
+        # The bank is switched for this pass and again for any recomputation of it under activation
+        # checkpointing (which runs during backward, after the switch has been undone).
+        with self.text_bank.use(bank):
+            feats = backbone.encode_texts(self.clip, tokens, text_prompts, self.grad_checkpointing,
+                                          recompute_context=partial(self.text_bank.use, bank))
         feats = F.normalize(feats, dim=-1)  # (K*C, E)
         k = len(self.config.text_templates)
         if k > 1:  # prompt ensembling: mean of the normalised template embeddings
             feats = F.normalize(feats.view(k, -1, feats.shape[-1]).mean(dim=0), dim=-1)  # (C, E)
-        if not self.training and self.cache_class_texts:
-            self._text_cache = (key, feats)
         return feats
+
+    def encode_captions(self, captions: Sequence[str] | torch.Tensor,
+                        text_prompts: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """L2-normalised caption embeddings ``(N, E)`` (positive bank, MaPLe text prompts), for caption
+        training; ``captions`` are texts or tokens from :meth:`tokenize_captions`."""
+        tokens = captions if isinstance(captions, torch.Tensor) else self.tokenize_captions(captions)
+        tokens = backbone.trim_padding(tokens.to(self.class_tokens.device))  # (N, L)
+        if text_prompts is None:
+            text_prompts = self.prompt_tokens()[0]
+        with self.text_bank.use("positive"):
+            feats = backbone.encode_texts(self.clip, tokens, text_prompts, self.grad_checkpointing)
+        return F.normalize(feats, dim=-1)
 
     def text_tokens(self) -> torch.Tensor:
         """The class tokens the text tower reads: up to the last EOT, or the whole context."""
@@ -218,12 +322,45 @@ class PEClip(nn.Module):
         return (versions, self.class_tokens.device, autocast, torch.is_grad_enabled(), id(self.class_tokens),
                 self.trim_text_padding)
 
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, C)`` for a batch of clips ``(B, T, 3, H, W)`` in [0, 1]."""
+    def class_logits(self, videos: torch.Tensor, classes: ClassEmbeddings) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits (B, C), loss logits)`` of normalised video embeddings ``(B, E)`` (docs/spec.md 2.8).
+
+        Positive texts only: both are ``s * cos(v, t_c)``. Under ``text_kind: pn`` (docs/text-supervision.md),
+        rule ``difference``: both are ``s * (cos(v, p_c) - w * cos(v, n_c))``; rule ``softmax2c``: logits
+        ``s * cos(v, p_c)``, loss logits ``(B, 2C)`` = ``s * [cos(v, p_c) | cos(v, n_c)]``.
+        """
+        s = self.config.logit_scale
+        positive = videos @ classes.positive.to(videos.dtype).T  # (B, C)
+        if classes.negative is None:
+            logits = s * positive
+            return logits, logits
+        negative = videos @ classes.negative.to(videos.dtype).T  # (B, C)
+        if self.config.pn.rule == "difference":
+            logits = s * (positive - self.pn_weight.to(videos.dtype) * negative)
+            return logits, logits
+        return s * positive, s * torch.cat([positive, negative], dim=1)  # (B, C), (B, 2C)
+
+    def logits_from_embeddings(self, videos: torch.Tensor, text_prompts: list[torch.Tensor] | None = None
+                               ) -> torch.Tensor:
+        """Class logits ``(B, C)`` of normalised video embeddings ``(B, E)`` (class texts cached in eval)."""
+        return self.class_logits(videos, self.encode_class_texts(text_prompts))[0]
+
+    def forward(self, video: torch.Tensor, captions: Sequence[str] | torch.Tensor | None = None,
+                return_outputs: bool = False) -> torch.Tensor | ModelOutputs:
+        """Logits ``(B, C)`` for a batch of clips ``(B, T, 3, H, W)`` in [0, 1].
+
+        With ``return_outputs`` a :class:`ModelOutputs` instead (for the engine's losses); ``captions``
+        (one text per clip, or their tokens) are then encoded too.
+        """
         text_prompts, vision_prompts = self.prompt_tokens()  # computed once, shared by both towers
         videos = self.encode_video(video, vision_prompts)
-        classes = self.encode_classes(text_prompts)
-        return self.config.logit_scale * videos @ classes.to(videos.dtype).T
+        logits, loss_logits = self.class_logits(videos, self.encode_class_texts(text_prompts))
+        if not return_outputs:
+            if captions is not None:
+                raise ValueError("captions are only encoded with return_outputs=True")
+            return logits
+        caption_feats = self.encode_captions(captions, text_prompts) if captions is not None else None
+        return ModelOutputs(logits, loss_logits, videos, caption_feats)
 
     def _check_video(self, video: torch.Tensor) -> torch.Tensor:
         if not isinstance(video, torch.Tensor):
@@ -268,4 +405,10 @@ def _component(name: str, trainable: bool) -> str:
         return "adapters: vision ShA" if vision else "adapters: text ShA"
     if ".ls_2.adapter." in name:
         return "adapters: vision TDA" if vision else "adapters: text TA"
+    if ".ls_1.negative_adapter." in name:
+        return "adapters: text ShA (negative texts)"
+    if ".ls_2.negative_adapter." in name:
+        return "adapters: text TA (negative texts)"
+    if name == "pn_weight":
+        return "pn: negative weight"
     return "other trainable"

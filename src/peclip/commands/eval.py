@@ -17,6 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_saved_data_arguments(parser, "evaluate")
     parser.add_argument("--expected", metavar="RECIPE", help="compare with this recipe's expected numbers (default: "
                         "the run's own recipe when evaluating its own test split), e.g. --expected dfew")
+    parser.add_argument("--zero-shot", action="store_true",
+                        help="score against the class texts of the data's label set (or --set model.classes=[...] / "
+                             "model.text_kind=...), not the model's own: e.g. a caption-trained model on another "
+                             "dataset (docs/text-supervision.md)")
     parser.add_argument("--out", help="folder for the report (default: RUN/eval-<data>-<split> for a run, "
                         "./eval-<checkpoint>-<data>-<split> otherwise)")
 
@@ -26,6 +30,6 @@ def run(args: argparse.Namespace) -> int:
     # Deferred on purpose: the library imports torch, which `peclip --help` must not wait for.
     from peclip.train.eval_saved import EvalJob, evaluate_saved
 
-    for line in evaluate_saved(EvalJob(**fields, out=args.out, expected=args.expected)):
+    for line in evaluate_saved(EvalJob(**fields, out=args.out, expected=args.expected, zero_shot=args.zero_shot)):
         print(line)
     return 0

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{model.config.name}  ({model.config.backbone.name}, {model.config.num_classes} classes)")
     for name, count in report.items():
-        print(f"  {name:<26} {count:>13,}")
-    print(f"  {'frozen':<26} {frozen:>13,}")
-    print(f"  {'trainable':<26} {trainable:>13,}  ({100 * trainable / total:.2f} % of {total:,})")
+        print(f"  {name:<36} {count:>13,}")
+    print(f"  {'frozen':<36} {frozen:>13,}")
+    print(f"  {'trainable':<36} {trainable:>13,}  ({100 * trainable / total:.2f} % of {total:,})")
     return 0

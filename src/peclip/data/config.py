@@ -42,6 +42,8 @@ class DataConfig:
       10 A5); ``False`` reproduces the official code's mismatched labels.
     - ``frame_order``: ``natural`` sorts ``2.jpg`` before ``10.jpg``; ``lexicographic`` is the official
       ``glob`` + ``sort`` (the same for zero-padded names such as DFEW's).
+    - ``captions``: a sidecar JSON ``{clip path relative to the root: caption}`` for caption training
+      (docs/text-supervision.md); a CSV manifest may carry a ``caption`` column instead.
     - ``on_bad``: what a scan that finds missing/unreadable clips, unknown labels or malformed lines
       does: ``stop`` (raise with the full report) or ``skip`` (drop them, write ``skipped_list``).
     """
@@ -50,6 +52,7 @@ class DataConfig:
     root: str | None = None
     manifest: str | None = None
     test_manifest: str | None = None
+    captions: str | None = None
     strip_prefix: str | None = None
     label_set: str | None = None
     num_frames: int | None = None

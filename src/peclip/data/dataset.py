@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from peclip.data.captions import attach_captions, check_captions
 from peclip.data.config import DataConfig
 from peclip.data.csim_sampling import csim_frame_indices
 from peclip.data.manifest import ClipItem, Problem, check_rows, read_annotation, read_manifest
@@ -37,14 +38,19 @@ class MissingSplitError(ValueError):
 class ClipDataset(Dataset):
     """Clips of ``items`` as ``(clip, label)``; ``train`` picks random TSN offsets and the train transform.
 
+    With ``captions`` a sample is ``(clip, label, caption)`` (caption training); every item must have one.
+
     Call :meth:`set_epoch` before each epoch so that training clips change from epoch to epoch; the
     epoch lives in shared memory, so persistent DataLoader workers see it.
     """
 
-    def __init__(self, items: list[ClipItem], cfg: DataConfig, train: bool, seed: int = 0):
+    def __init__(self, items: list[ClipItem], cfg: DataConfig, train: bool, seed: int = 0, captions: bool = False):
         if not items:
             raise ValueError("ClipDataset got no items; check the manifest and the split/fold asked for")
         cfg.require_resolved("num_frames", "image_size")
+        if captions:
+            check_captions(items, f"the data of {cfg.manifest}")
+        self.captions = captions
         self.items = list(items)
         self.cfg = cfg
         self.train = train
@@ -98,7 +104,10 @@ class ClipDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         rng, generator = self.generators(index)
         frames = self.load_frames(index, rng)
-        return self.transform(frames, generator), self.items[index].label  # (T, 3, S, S)
+        clip = self.transform(frames, generator)  # (T, 3, S, S)
+        if self.captions:
+            return clip, self.items[index].label, self.items[index].caption
+        return clip, self.items[index].label
 
 
 def _fork_safe_opencv() -> None:
@@ -224,18 +233,26 @@ def read_split(cfg: DataConfig, split: str, fold: int | None = None,
 
 
 def scan_split(cfg: DataConfig, split: str, fold: int | None = None, progress: bool = True,
-               deep: bool = False) -> ScanReport:
+               deep: bool = False, allow_unlabelled: bool = False) -> ScanReport:
     """Read a split and scan it: the report lists malformed lines and every bad clip."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
     items = read_split(cfg, split, fold, problems, warnings)
     report = scan_items(items, get_label_set(cfg.label_set), problems, order=cfg.frame_order, deep=deep,
-                        progress=progress, read_warnings=warnings)
+                        allow_unlabelled=allow_unlabelled, progress=progress, read_warnings=warnings)
     manifest = Path(cfg.manifest)
     hint = root_hint(report, cfg.root, manifest if manifest.is_dir() else manifest.parent)
     if hint:
         report.hints.append(hint)
     return report
+
+
+def _caption_root(cfg: DataConfig) -> Path:
+    """The folder a sidecar caption file's paths are relative to: the data root, else the manifest's folder."""
+    if cfg.root is not None:
+        return Path(cfg.root)
+    manifest = Path(cfg.manifest)
+    return manifest if manifest.is_dir() else manifest.parent
 
 
 def _skipped_path(template: str, split: str) -> Path:
@@ -245,15 +262,19 @@ def _skipped_path(template: str, split: str) -> Path:
     return path.with_name(f"{path.stem}-{split}{path.suffix or '.tsv'}")
 
 
-def load_dataset_items(cfg: DataConfig, split: str, fold: int | None = None, progress: bool = True) -> list[ClipItem]:
+def load_dataset_items(cfg: DataConfig, split: str, fold: int | None = None, progress: bool = True,
+                       allow_unlabelled: bool = False) -> list[ClipItem]:
     """Resolve ``cfg`` into the checked items of ``split`` (``train``/``test``) and ``fold``.
+
+    ``allow_unlabelled`` accepts clips without a label (label-free caption training). Captions of a
+    sidecar file (``cfg.captions``) are attached to the items.
 
     Every item is scanned first. With ``cfg.on_bad == "stop"`` any problem raises
     :class:`~peclip.data.scan.DataError` listing all of them; with ``"skip"`` the bad items are dropped,
     logged and written to ``cfg.skipped_list`` (``{split}`` in it is replaced; otherwise ``-<split>`` is
     added to the name).
     """
-    report = scan_split(cfg, split, fold, progress)
+    report = scan_split(cfg, split, fold, progress, allow_unlabelled=allow_unlabelled)
     for warning in report.warnings[:20]:
         log.warning("%s", warning)
     if len(report.warnings) > 20:
@@ -268,4 +289,6 @@ def load_dataset_items(cfg: DataConfig, split: str, fold: int | None = None, pro
             log.warning("list of skipped items written to %s", written)
     if not report.items:
         raise ValueError(f"no usable clips in the {split} split of {cfg.manifest}")
+    if cfg.captions is not None:
+        return attach_captions(report.items, cfg.captions, _caption_root(cfg))
     return report.items

@@ -5,9 +5,11 @@ Two formats are read:
 - the annotation format of the official code and DFER-CLIP (docs/spec.md 4.2): one
   ``<frame folder> <num frames> <label>`` line per clip, CRLF tolerated, with the authors' absolute path
   prefixes replaced by your root (``strip_prefix`` or a dataset's anchors, :mod:`peclip.data.specs`);
-- a CSV manifest ``path,label[,split][,fold][,num_frames]`` (a header row naming the columns is
-  optional) whose paths are relative to a root and point at video files, frame folders or images.
-  Labels are class names of a label set or indices; an empty label means "unlabelled" (-1).
+- a CSV manifest ``path,label[,split][,fold][,num_frames][,caption]`` (a header row naming the columns
+  is optional; ``caption`` needs one) whose paths are relative to a root and point at video files, frame
+  folders or images. Labels are class names of a label set or indices; an empty label means
+  "unlabelled" (-1). A ``caption`` is one text describing the clip, for caption training
+  (docs/text-supervision.md; quote it when it holds commas).
 
 Files are read as UTF-8 with an optional byte-order mark (``utf-8-sig``: spreadsheet exports start
 with one, which would otherwise stick to the first header name or path). A path may be absolute;
@@ -34,7 +36,7 @@ from peclip.labels import LabelSet
 #: label of an unlabelled clip (a CSV row with an empty label)
 UNLABELLED = -1
 _DRIVE = re.compile(r"^[A-Za-z]:/")
-CSV_COLUMNS = ("path", "label", "split", "fold", "num_frames")
+CSV_COLUMNS = ("path", "label", "split", "fold", "num_frames", "caption")
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class Problem:
 class ClipItem:
     """One clip: ``path`` (video file, frame folder or image, resolved against the root), label index
     (``-1``: unlabelled), the frame count the manifest states (``None``: count on disk), split, fold,
-    and ``source`` (manifest file:line) for error messages."""
+    ``source`` (manifest file:line) for error messages, and an optional ``caption`` (caption training)."""
 
     path: Path
     label: int
@@ -62,6 +64,7 @@ class ClipItem:
     split: str | None = None
     fold: int | None = None
     source: str = ""
+    caption: str | None = None
 
 
 def _is_absolute(raw: str) -> bool:
@@ -190,10 +193,10 @@ def parse_label(text: str, label_set: LabelSet | None) -> int:
 def read_csv_manifest(path: str | os.PathLike, root: str | os.PathLike | None = None,
                       label_set: LabelSet | None = None, problems: list[Problem] | None = None,
                       strip_prefix: str | None = None) -> list[ClipItem]:
-    """Read a CSV manifest (``path,label[,split][,fold][,num_frames]``; paths relative to ``root``,
-    which defaults to the manifest's folder, or absolute; ``strip_prefix`` as in :func:`remap_path`).
-    A first row starting with ``path`` is a header and may order the columns freely; rows starting
-    with ``#`` are comments."""
+    """Read a CSV manifest (``path,label[,split][,fold][,num_frames][,caption]``; paths relative to
+    ``root``, which defaults to the manifest's folder, or absolute; ``strip_prefix`` as in
+    :func:`remap_path`). A first row starting with ``path`` is a header and may order the columns freely;
+    rows starting with ``#`` are comments."""
     path, root = _existing(path, root, "manifest")
     items: list[ClipItem] = []
     bad: list[Problem] = []
@@ -242,7 +245,8 @@ def read_csv_manifest(path: str | os.PathLike, root: str | os.PathLike | None = 
                 continue
             fold, num_frames = numbers["fold"], numbers["num_frames"]
             split = fields.get("split", "").lower() or None
-            items.append(ClipItem(clip, label, num_frames, split, fold, source))
+            caption = fields.get("caption") or None
+            items.append(ClipItem(clip, label, num_frames, split, fold, source, caption))
     _finish(problems, bad, path)
     return items
 
@@ -260,13 +264,13 @@ def write_csv_manifest(items: Iterable[ClipItem], path: str | os.PathLike, root:
     """Write ``items`` as a CSV manifest with paths relative to ``root`` (default: the manifest's folder).
 
     Labels are written as class names when ``label_set`` is given, else as indices; empty when
-    unlabelled. ``split``, ``fold`` and ``num_frames`` columns are written when any item has them. The
+    unlabelled. ``split``, ``fold``, ``num_frames`` and ``caption`` columns are written when any item has them. The
     file is written to a temporary name and renamed, so a reader never sees half a manifest.
     """
     path = Path(path)
     items = list(items)
     root = Path(path.parent if root is None else root)
-    optional = [c for c in ("split", "fold", "num_frames") if any(getattr(i, c) is not None for i in items)]
+    optional = [c for c in ("split", "fold", "num_frames", "caption") if any(getattr(i, c) is not None for i in items)]
     columns = ["path", "label", *optional]
     rows = []
     for item in items:

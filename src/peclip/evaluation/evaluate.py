@@ -9,7 +9,11 @@ from peclip.data.dataset import ClipDataset, build_dataloader, load_dataset_item
 from peclip.distributed import DistInfo, ShardSampler, on_main, pick_device
 from peclip.evaluation.loop import evaluate
 from peclip.evaluation.options import EvalRequest
+from peclip.factory import resolve_config
 from peclip.precision import resolve_precision
+
+#: ModelConfig keys that only choose the class texts (zero-shot evaluation may change them after loading)
+CLASS_TEXT_KEYS = ("classes", "label_set", "text_kind", "class_texts", "text_templates", "pn.positive", "pn.negative")
 
 
 def check_compatible(model, data_cfg: DataConfig) -> DataConfig:
@@ -47,3 +51,25 @@ def data_config_for(model, base: DataConfig | None = None, **changes) -> DataCon
     resolved for the model (its frames per clip and frame size)."""
     cfg = DataConfig(**changes) if base is None else replace(base, **changes)
     return cfg.for_model(model.preprocess)
+
+
+def use_zero_shot_classes(model, label_set: str, changes: dict | None = None) -> None:
+    """Score ``model`` against the class texts of ``label_set`` (``changes`` may set ``classes``,
+    ``text_kind``, ``text_templates`` ...): the FineCLIPER protocol of training on the captions of one
+    dataset and evaluating zero-shot on the classes of another (docs/text-supervision.md).
+
+    Only the texts change; a change that needs other trainable parts (to or from ``text_kind: pn``,
+    whose negative texts have their own adapters) is refused.
+    """
+    changes = dict(changes or {})
+    unknown = sorted(k for k in changes if k not in CLASS_TEXT_KEYS)
+    if unknown:
+        raise ValueError(f"zero-shot evaluation changes only the class texts ({', '.join(CLASS_TEXT_KEYS)}); "
+                         f"not {', '.join(unknown)}")
+    base = {"label_set": label_set, "classes": None, "class_texts": None}
+    config = resolve_config(model.config, **{**base, **changes})
+    if config.uses_pn != model.config.uses_pn:
+        raise ValueError(f"the model was trained with text_kind={model.config.text_kind!r}; zero-shot evaluation "
+                         "cannot switch to or from 'pn' (its negative texts have their own adapters)")
+    model.config = config
+    model.set_class_texts(config.texts(), config.class_names, config.negative_texts())

@@ -79,8 +79,7 @@ class WindowScorer:
                 self._cache[k] = feat
         per_clip = torch.stack([torch.stack([self._cache[_key(f)] for f in clip]) for clip in clips])  # (B, T, E)
         videos = F.normalize(per_clip.mean(dim=1), dim=-1)  # (B, E)
-        classes = self.model.encode_classes(text_prompts)  # (C, E), cached by the model
-        return self.model.config.logit_scale * videos @ classes.to(videos.dtype).T  # (B, C)
+        return self.model.logits_from_embeddings(videos, text_prompts)  # (B, C); class texts cached by the model
 
     def forget_before(self, frame_index: int) -> None:
         """Drop cached embeddings of frames before ``frame_index`` (no later window can use them)."""

@@ -66,6 +66,49 @@ class ModelSection:
         return resolve_config(self.name, **self.overrides)
 
 
+CAPTION_MODES = ("off", "only", "added")
+
+
+@dataclass
+class CaptionTraining:
+    """Caption-supervised training (FineCLIPER; docs/text-supervision.md), ``train.captions``.
+
+    - ``mode``: ``off`` (PE-CLIP: labels only), ``only`` (captions alone, no labels needed: the symmetric
+      video-caption InfoNCE), ``added`` (cross-entropy plus ``weight`` times the InfoNCE).
+    - ``weight``: weight of the contrastive term in ``added`` mode.
+    - ``temperature``: the InfoNCE temperature (its start value when learnable); CLIP's 0.07.
+    - ``learn_temperature``: train the temperature (CLIP's learnable ``logit_scale``, capped at 100) or fix it.
+
+    Captions come from a ``caption`` column of a CSV manifest or a sidecar JSON (``data.captions``).
+    """
+
+    mode: str = "off"
+    weight: float = 1.0
+    temperature: float = 0.07
+    learn_temperature: bool = True
+
+    def __post_init__(self) -> None:
+        check_choice("train.captions", "mode", self.mode, CAPTION_MODES)
+        self.weight = check_number("train.captions", "weight", self.weight)
+        self.temperature = check_number("train.captions", "temperature", self.temperature)
+        if not self.temperature > 0:
+            raise ValueError(f"train.captions.temperature={self.temperature!r} must be > 0 (CLIP's: 0.07)")
+        if not isinstance(self.learn_temperature, bool):
+            raise ValueError(f"train.captions.learn_temperature={self.learn_temperature!r} must be true or false")
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+    @property
+    def classification_weight(self) -> float:
+        return 0.0 if self.mode == "only" else 1.0
+
+    @property
+    def caption_weight(self) -> float:
+        return 1.0 if self.mode == "only" else self.weight
+
+
 @dataclass
 class TrainConfig:
     """Optimisation, precision, model selection (docs/spec.md 3.1; AFEW 3.2).
@@ -84,6 +127,7 @@ class TrainConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    captions: CaptionTraining = field(default_factory=CaptionTraining)
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     compile: bool = False
     clip_grad_norm: float | None = None
@@ -116,6 +160,8 @@ class TrainConfig:
         self.betas = [float(b) for b in self.betas]
         if isinstance(self.schedule, dict):
             self.schedule = from_dict(ScheduleConfig, self.schedule, "train.schedule")
+        if isinstance(self.captions, dict):
+            self.captions = from_dict(CaptionTraining, self.captions, "train.captions")
         check_choice("train", "precision", self.precision, PRECISIONS)
         check_choice("train", "selection", self.selection, SELECTIONS)
         check_choice("train", "select_metric", self.select_metric, SELECT_METRICS)

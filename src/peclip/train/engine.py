@@ -1,8 +1,10 @@
-"""The training loop as a plain function: device, autocast, mixing, loss, DDP details.
+"""The training loop as a plain function: device, autocast, mixing, losses, DDP details.
 
 The model never moves itself; this function puts batches on ``device`` and runs the forward under
 autocast (bf16 on CUDA when asked, fp32 otherwise). The loss is cross-entropy with Mixup/FMix chosen
-per batch (docs/spec.md 2.8); training accuracy is measured against the un-mixed targets. Every random
+per batch (docs/spec.md 2.8); training accuracy is measured against the un-mixed targets (labelled
+clips only). Caption training (docs/text-supervision.md) adds, or uses alone, the symmetric contrastive
+loss :class:`CaptionContrastiveLoss` between clips and their captions over the global batch. Every random
 draw of an epoch (mixing) comes from a generator seeded by ``(seed, epoch, rank)``, so an epoch is the
 same whether or not the run was interrupted before it.
 """
@@ -10,6 +12,7 @@ same whether or not the run was interrupted before it.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 
@@ -20,7 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from peclip.data.mixing import mix_batch, mixed_cross_entropy
-from peclip.distributed import DistInfo, all_reduce_sum, any_rank
+from peclip.distributed import DistInfo, all_reduce_sum, any_rank, gather_with_local_grad
 from peclip.precision import autocast
 
 
@@ -38,15 +41,87 @@ class NonFiniteLossError(RuntimeError):
         )
 
 
+def symmetric_infonce(videos: torch.Tensor, captions: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+    """CLIP's symmetric InfoNCE: clip ``i`` belongs with caption ``i`` of the batch.
+
+    ``videos`` and ``captions`` are L2-normalised ``(N, E)``; with ``S = scale * videos @ captions.T``
+    ``(N, N)``, the loss is ``(CE(S, arange N) + CE(S.T, arange N)) / 2``: each clip picks its caption
+    among the batch's, and each caption its clip.
+    """
+    if videos.shape != captions.shape or videos.dim() != 2:
+        raise ValueError(f"expected matching (N, E) embeddings, got {tuple(videos.shape)} and {tuple(captions.shape)}")
+    sims = scale * videos @ captions.T  # (N, N)
+    targets = torch.arange(sims.shape[0], device=sims.device)
+    return 0.5 * (F.cross_entropy(sims, targets) + F.cross_entropy(sims.T, targets))
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by ``factor`` in backward."""
+
+    @staticmethod
+    def forward(ctx, x, factor: float):
+        ctx.factor = factor
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.factor, None
+
+
+class CaptionContrastiveLoss(nn.Module):
+    """The video-caption loss of caption training (FineCLIPER; docs/text-supervision.md):
+    :func:`symmetric_infonce` over the global batch with scale ``1 / temperature``.
+
+    The scale is learnable (CLIP's ``logit_scale``: stored as its log, clamped at ``max_scale``) or
+    fixed. It belongs to the loss, not the model: the optimizer trains it as its own group and the
+    training state of a checkpoint keeps it; prediction never needs it.
+
+    Under DDP each rank gathers every rank's embeddings (its own shard keeps its gradient,
+    :func:`~peclip.distributed.gather_with_local_grad`) and computes the loss of the whole global batch,
+    the same value on every rank and the same as one process with the whole batch. The second value
+    returned is what to backpropagate: the loss times the world size W, because DDP averages gradients
+    over ranks while each embedding's gradient arrives on one rank only; the scale's gradient, which
+    every rank computes in full, is divided by W again, so it too is exact.
+    """
+
+    def __init__(self, temperature: float = 0.07, learnable: bool = True, max_scale: float = 100.0):
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"caption temperature {temperature!r} must be > 0")
+        log_scale = torch.tensor(math.log(1.0 / temperature))
+        if learnable:
+            self.log_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer("log_scale", log_scale)
+        self.max_scale = float(max_scale)
+
+    def scale(self) -> torch.Tensor:
+        return self.log_scale.exp().clamp(max=self.max_scale)
+
+    def forward(self, videos: torch.Tensor, captions: torch.Tensor,
+                dist_info: DistInfo | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss, loss to backpropagate)`` for this rank's ``(B, E)`` clip and caption embeddings."""
+        world = dist_info.world_size if dist_info is not None else 1
+        all_videos = gather_with_local_grad(videos, dist_info)  # (W*B, E)
+        all_captions = gather_with_local_grad(captions, dist_info)  # (W*B, E)
+        scale = self.scale()
+        if world > 1 and self.log_scale.requires_grad:
+            scale = _ScaleGrad.apply(scale, 1.0 / world)
+        loss = symmetric_infonce(all_videos, all_captions, scale)
+        return loss, loss * world
+
+
 @dataclass
 class EpochStats:
-    """One training epoch over all processes: mean loss, accuracy (un-mixed targets), throughput."""
+    """One training epoch over all processes: mean loss, accuracy (un-mixed targets of labelled clips;
+    NaN when no clip has a label), throughput; with caption training the mean contrastive loss too."""
 
     loss: float
     accuracy: float  # percent
     clips: int
     steps: int
     seconds: float
+    caption_loss: float | None = None
 
     @property
     def clips_per_second(self) -> float:
@@ -56,13 +131,22 @@ class EpochStats:
 def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, *, epoch: int,
                     device: torch.device, precision: str = "fp32", mix_cfg=None, seed: int = 0,
                     grad_accum: int = 1, clip_grad_norm: float | None = None, max_steps: int | None = None,
-                    dist_info: DistInfo | None = None, progress: bool = True) -> EpochStats:
-    """Train ``model`` for one epoch of ``loader`` (micro-batches of ``(video (B, T, 3, H, W), label (B,))``).
+                    dist_info: DistInfo | None = None, progress: bool = True,
+                    caption_loss: CaptionContrastiveLoss | None = None, caption_weight: float = 1.0,
+                    classification_weight: float = 1.0) -> EpochStats:
+    """Train ``model`` for one epoch of ``loader`` (micro-batches of ``(video (B, T, 3, H, W), label (B,))``,
+    or ``(video, label, captions)`` with caption training).
 
     One optimizer step per ``grad_accum`` micro-batches (leftover micro-batches at the end are not
     used). ``mix_cfg`` (a DataConfig) turns on Mixup/FMix; ``None`` trains on plain batches. Under DDP
     gradients are synchronised on the last micro-batch of each step only.
+
+    The loss is ``classification_weight * CE + caption_weight * caption_loss`` (each term only when
+    its weight is > 0 / the loss is given): ``classification_weight=0`` with a ``caption_loss`` trains
+    on captions alone, without labels.
     """
+    if caption_loss is None and not classification_weight > 0:
+        raise ValueError("nothing to train on: classification_weight is 0 and there is no caption loss")
     info = dist_info or DistInfo(device=device)
     model.train()
     params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -76,27 +160,42 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     lr_text = " ".join(f"{g['lr']:.2e}" for g in optimizer.param_groups)
     bar = tqdm(total=steps, desc=f"epoch {epoch}", unit="step", disable=not (progress and info.is_main),
                dynamic_ncols=True, leave=False)
-    loss_sum = correct = count = 0.0
+    loss_sum = correct = count = labelled = caption_sum = 0.0
     start = time.perf_counter()
     batches = iter(loader)
     optimizer.zero_grad(set_to_none=True)
     for step in range(steps):
         for micro in range(grad_accum):
-            videos, labels = next(batches)
+            batch = next(batches)
+            videos, labels = batch[0], batch[1]
+            captions = list(batch[2]) if caption_loss is not None else None  # (B,) texts
             videos = videos.to(device, non_blocking=True)
             labels = torch.as_tensor(labels).to(device, non_blocking=True)
             mixed = mix_batch(videos, labels, rng, mix_cfg) if mix_cfg is not None else None
             sync = micro == grad_accum - 1 or not hasattr(model, "no_sync")
             with contextlib.nullcontext() if sync else model.no_sync():  # backward must run inside no_sync
                 with autocast(device, precision):
-                    logits = model(mixed.videos if mixed is not None else videos).float()  # (B, C)
-                loss = mixed_cross_entropy(logits, mixed) if mixed is not None else F.cross_entropy(logits, labels)
+                    out = model(mixed.videos if mixed is not None else videos, captions, return_outputs=True)
+                logits = out.logits.float()  # (B, C)
+                loss = backward = torch.zeros((), device=logits.device)
+                if classification_weight > 0:
+                    loss_logits = out.loss_logits.float()  # (B, C), or (B, 2C) under the PN softmax2c rule
+                    ce = (mixed_cross_entropy(loss_logits, mixed) if mixed is not None
+                          else F.cross_entropy(loss_logits, labels))
+                    loss = backward = classification_weight * ce
+                if caption_loss is not None:
+                    contrastive, contrastive_backward = caption_loss(out.videos.float(), out.captions.float(), info)
+                    loss = loss + caption_weight * contrastive
+                    backward = backward + caption_weight * contrastive_backward
+                    caption_sum += float(contrastive.detach()) * labels.shape[0]
                 if any_rank(not bool(torch.isfinite(loss)), info):
                     bar.close()
                     raise NonFiniteLossError(epoch, step, float(loss.detach()))
-                (loss / grad_accum).backward()
+                (backward / grad_accum).backward()
             loss_sum += float(loss.detach()) * labels.shape[0]
-            correct += float((logits.detach().argmax(dim=1) == labels).sum())
+            has_label = labels >= 0
+            correct += float(((logits.detach().argmax(dim=1) == labels) & has_label).sum())
+            labelled += float(has_label.sum())
             count += labels.shape[0]
         if clip_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
@@ -106,7 +205,10 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
         bar.set_postfix_str(f"loss {loss_sum / count:.4f} lr {lr_text} {count * info.world_size / elapsed:.1f} clips/s")
         bar.update(1)
     bar.close()
-    loss_sum, correct, count = all_reduce_sum([loss_sum, correct, count], info)
+    loss_sum, correct, count, labelled, caption_sum = all_reduce_sum(
+        [loss_sum, correct, count, labelled, caption_sum], info)
     seconds = time.perf_counter() - start
-    return EpochStats(loss_sum / count, 100.0 * correct / count, int(count), steps, seconds)
+    accuracy = 100.0 * correct / labelled if labelled else float("nan")
+    return EpochStats(loss_sum / count, accuracy, int(count), steps, seconds,
+                      caption_sum / count if caption_loss is not None else None)
 

@@ -20,7 +20,7 @@ from peclip.data.config import DataConfig
 from peclip.data.dataset import read_split
 from peclip.data.specs import DATASETS
 from peclip.evaluation.embeddings import compute_embeddings, write_embeddings
-from peclip.evaluation.evaluate import data_config_for, evaluate_model
+from peclip.evaluation.evaluate import CLASS_TEXT_KEYS, data_config_for, evaluate_model, use_zero_shot_classes
 from peclip.evaluation.expected import compare_expected, format_expected, gap_checks
 from peclip.evaluation.options import EvalRequest
 from peclip.evaluation.report import describe, write_report
@@ -34,7 +34,9 @@ from peclip.train.trainer import resolve_data_config
 @dataclass
 class EvalJob:
     """What to evaluate and on what. ``data``: a dataset name or a manifest file; ``None`` takes a run's
-    own test split. ``data_changes``/``model_overrides``/``runtime`` are the ``--set`` values."""
+    own test split. ``data_changes``/``model_overrides``/``runtime`` are the ``--set`` values.
+    ``zero_shot`` scores against the class texts of the data's label set (or of ``model.classes`` /
+    ``model.text_kind`` ... among the overrides) instead of the model's own."""
 
     source: Path
     data: str | None = None
@@ -51,6 +53,7 @@ class EvalJob:
     model_overrides: dict = field(default_factory=dict)
     runtime: dict = field(default_factory=dict)
     expected: str | None = None  # a recipe whose expected numbers to compare with (default: the run's own)
+    zero_shot: bool = False  # score against the data's class texts instead of the model's own
 
 
 @dataclass
@@ -73,8 +76,13 @@ def _open_saved(job: EvalJob) -> Iterator[_Saved]:
     is_run = (source / CONFIG_YAML).is_file()
     info = distributed.setup(job.device)
     try:
-        model = load(checkpoint, pretrained=job.pretrained, runtime=job.runtime, **job.model_overrides)
+        overrides, text_changes = dict(job.model_overrides), {}
+        if job.zero_shot:  # the class texts are chosen after loading, from the data evaluated on
+            text_changes = {k: overrides.pop(k) for k in list(overrides) if k in CLASS_TEXT_KEYS}
+        model = load(checkpoint, pretrained=job.pretrained, runtime=job.runtime, **overrides)
         cfg, tag = _data_config(job, model, source, is_run, info)
+        if job.zero_shot:
+            use_zero_shot_classes(model, cfg.label_set, text_changes)
         request = EvalRequest(cfg, job.split, cfg.fold if job.fold is None else job.fold, job.batch_size,
                               job.device, job.precision)
         yield _Saved(source, checkpoint, is_run, model, request, tag, info)
@@ -102,6 +110,8 @@ def _report(job: EvalJob, saved: _Saved, output, items, expected) -> list[str]:
     selection, epoch = "checkpoint", read_config(checkpoint).get("epoch")
     if saved.is_run and (source / RESULTS_JSON).is_file():
         selection = json.loads((source / RESULTS_JSON).read_text())["selection"]
+    if job.zero_shot:
+        selection = "zero-shot"
     fold = f"fold{request.fold}-" if request.fold else ""
     tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{saved.tag}-{fold}{job.split}")
     if job.out:

@@ -29,6 +29,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from peclip import distributed
 from peclip.checkpoint import load_trainable_state
+from peclip.data.captions import check_captions
 from peclip.data.config import DataConfig
 from peclip.data.dataset import ClipDataset, build_dataloader, load_dataset_items, set_loader_epoch
 from peclip.data.specs import DATASETS
@@ -41,7 +42,7 @@ from peclip.layout import WEIGHTS_FILE, checkpoint_dir, resolve_checkpoint
 from peclip.precision import resolve_precision
 from peclip.train.checkpoints import read_training_state, write_checkpoint
 from peclip.train.config import Recipe, dump_recipe
-from peclip.train.engine import NonFiniteLossError, train_one_epoch
+from peclip.train.engine import CaptionContrastiveLoss, NonFiniteLossError, train_one_epoch
 from peclip.train.rng import rng_state, set_rng_state
 from peclip.train.run import RunFolder
 from peclip.train.schedule import set_epoch_lr
@@ -137,7 +138,9 @@ def read_items(recipe: Recipe, cfg, info: distributed.DistInfo) -> tuple[list, l
     t = recipe.train
 
     def read():
-        train_items = load_dataset_items(cfg, "train", cfg.fold, progress=t.progress)
+        # captions alone need no labels (docs/text-supervision.md); evaluation always does
+        train_items = load_dataset_items(cfg, "train", cfg.fold, progress=t.progress,
+                                         allow_unlabelled=t.captions.mode == "only")
         test_items = load_dataset_items(cfg, "test", cfg.fold, progress=t.progress)
         val_items = None
         if t.selection == "val":
@@ -154,7 +157,7 @@ def _loaders(recipe: Recipe, cfg, items, model, info: distributed.DistInfo):
     num_classes = model.config.num_classes
     for name, items in (("train", train_items), ("test", test_items)):
         check_labels(items, num_classes, f"the {name} split")
-    train_ds = ClipDataset(train_items, cfg, train=True, seed=t.seed)
+    train_ds = ClipDataset(train_items, cfg, train=True, seed=t.seed, captions=t.captions.enabled)
     sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=t.seed)
     train_loader = build_dataloader(train_ds, per_rank, train=True, sampler=sampler, seed=t.seed)
     eval_bs = t.eval_batch_size or max(1, t.batch_size // info.world_size)
@@ -171,7 +174,7 @@ def _loaders(recipe: Recipe, cfg, items, model, info: distributed.DistInfo):
     return train_loader, val_loader, test_loader, [str(i.path) for i in test_items]
 
 
-def _optimizer(model, t) -> torch.optim.Optimizer:
+def _optimizer(model, t, caption_loss: CaptionContrastiveLoss | None = None) -> torch.optim.Optimizer:
     groups = []
     for name, lr in (("adapters", t.lr_adapters), ("prompts", t.lr_prompts)):
         params = model.param_groups()[name]
@@ -179,7 +182,35 @@ def _optimizer(model, t) -> torch.optim.Optimizer:
             groups.append({"params": params, "lr": lr, "initial_lr": lr, "name": name})
     if not groups:
         raise ValueError("the model has no trainable parameters (prompts and adapters all disabled)")
+    if caption_loss is not None and list(caption_loss.parameters()):
+        # the learnable caption temperature: the adapters' rate, no weight decay (CLIP's logit_scale)
+        groups.append({"params": list(caption_loss.parameters()), "lr": t.lr_adapters, "initial_lr": t.lr_adapters,
+                       "name": "caption_temperature", "weight_decay": 0.0})
     return torch.optim.AdamW(groups, betas=tuple(t.betas), eps=t.eps, weight_decay=t.weight_decay)
+
+
+def _caption_loss(recipe: Recipe, model, cfg, items, device) -> CaptionContrastiveLoss | None:
+    """The caption loss of ``train.captions`` after checking that the data fits it, or None when off."""
+    c = recipe.train.captions
+    if not c.enabled:
+        return None
+    if cfg.mix_prob_mixup + cfg.mix_prob_fmix > 0:
+        raise ValueError("caption training pairs each clip with its own caption, which Mixup/FMix would mix "
+                         "away: set data.mix_prob_mixup=0 and data.mix_prob_fmix=0")
+    train_items = items[0]
+    if c.mode == "added":
+        unlabelled = [i for i in train_items if i.label < 0]
+        if unlabelled:
+            raise ValueError(f"train.captions.mode=added also trains on labels, but {len(unlabelled)} training "
+                             f"clip(s) have none (e.g. {unlabelled[0].source}); use mode=only for label-free "
+                             "training")
+    check_captions(train_items, "the training split")
+    for item in train_items:  # every caption must fit the text context, before the first step
+        try:
+            model.tokenize_captions([item.caption])
+        except ValueError as err:
+            raise ValueError(f"{item.source}: {err}") from None
+    return CaptionContrastiveLoss(c.temperature, c.learn_temperature).to(device)
 
 
 class _Logs:
@@ -271,6 +302,7 @@ class _Fit:
     mix_cfg: DataConfig | None
     start_epoch: int = 0
     best: dict | None = None
+    caption_loss: CaptionContrastiveLoss | None = None
 
 
 def _fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.DistInfo, logs: _Logs, cfg,
@@ -299,26 +331,29 @@ def _setup_fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.D
     cfg = check_compatible(model, cfg)
     train_loader, val_loader, test_loader, test_paths = _loaders(recipe, cfg, items, model, info)
     model.to(device)
-    optimizer = _optimizer(model, t)
+    caption_loss = _caption_loss(recipe, model, cfg, items, device)
+    optimizer = _optimizer(model, t, caption_loss)
     start_epoch, best = 0, None
     if resume:
         last = run.last_checkpoint()
         if last is not None:
-            start_epoch, best = _restore(model, optimizer, last, device)
+            start_epoch, best = _restore(model, optimizer, last, device, caption_loss)
             log.info("resuming %s after epoch %d (from %s)", run.path, start_epoch - 1, last)
         else:
             log.info("resuming %s: no checkpoint yet, starting at epoch 0", run.path)
     net = model
     if info.enabled:
+        # captions alone leave the class-text path (and PN's negative bank) without gradients
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=t.captions.mode == "only")
     if t.compile:
         net = torch.compile(net)
     return _Fit(model, net, optimizer, precision, train_loader,
                 select_loader={"val": val_loader}.get(t.selection, test_loader),
                 select_split="val" if t.selection == "val" else "test", test_loader=test_loader,
                 test_paths=test_paths, mix_cfg=cfg if (cfg.mix_prob_mixup + cfg.mix_prob_fmix) > 0 else None,
-                start_epoch=start_epoch, best=best)
+                start_epoch=start_epoch, best=best, caption_loss=caption_loss)
 
 
 def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs: _Logs, fit: _Fit,
@@ -331,13 +366,18 @@ def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs:
         stats = train_one_epoch(fit.net, fit.train_loader, optimizer, epoch=epoch, device=info.device,
                                 precision=fit.precision, mix_cfg=fit.mix_cfg, seed=t.seed, grad_accum=t.grad_accum,
                                 clip_grad_norm=t.clip_grad_norm, max_steps=t.max_steps_per_epoch,
-                                dist_info=info, progress=t.progress)
+                                dist_info=info, progress=t.progress, caption_loss=fit.caption_loss,
+                                caption_weight=t.captions.caption_weight,
+                                classification_weight=t.captions.classification_weight)
     except NonFiniteLossError as err:
         log.error("%s", err)
         raise
     row = {"epoch": epoch, **{f"lr_{g['name']}": lr for g, lr in zip(optimizer.param_groups, lrs, strict=True)},
            "train_loss": stats.loss, "train_acc": stats.accuracy, "clips_per_s": stats.clips_per_second,
            "train_seconds": stats.seconds}
+    if fit.caption_loss is not None:
+        row.update({"train_caption_loss": stats.caption_loss,
+                    "caption_scale": float(fit.caption_loss.scale().detach())})
     evaluated = (epoch + 1) % t.eval_every == 0 or epoch == t.epochs - 1
     output = None
     if evaluated:
@@ -358,6 +398,8 @@ def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs:
     if info.is_main:
         state = {"epoch": epoch, "optimizer": optimizer.state_dict(), "best": fit.best, "rng": rng_state(),
                  "world_size": info.world_size}
+        if fit.caption_loss is not None:
+            state["caption_loss"] = {k: v.detach().cpu() for k, v in fit.caption_loss.state_dict().items()}
         write_checkpoint(run.last, model, {"epoch": epoch, "selection": "last", "init_seed": t.seed}, state)
         run.append_metrics(row)
         logs.scalars(row, epoch)
@@ -370,9 +412,14 @@ def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs:
     return output
 
 
-def _restore(model, optimizer, last: Path, device) -> tuple[int, dict | None]:
+def _restore(model, optimizer, last: Path, device, caption_loss=None) -> tuple[int, dict | None]:
     _load_trainable(model, last)
     state = read_training_state(last)
+    if caption_loss is not None:
+        if "caption_loss" not in state:
+            raise ValueError(f"{last} was written by a run without caption training; resume it with "
+                             "train.captions.mode=off")
+        caption_loss.load_state_dict(state["caption_loss"])
     optimizer.load_state_dict(state["optimizer"])
     for group_state in optimizer.state.values():
         for key, value in group_state.items():
