@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from peclip.data.formats import IMAGE_SUFFIXES
 from peclip.labels import LABEL_SETS, TEXT_KINDS
 from peclip.overrides import parse_overrides
 from peclip.predict.inputs import find_inputs
@@ -22,7 +23,8 @@ _FILE_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR",
-                        help="video files, images (one-frame clips) or directories of them")
+                        help="video files, images or directories of them (an image gives one row per face, a bar "
+                             "chart and the picture with labels; a video a timeline)")
     model = parser.add_argument_group("model (give --checkpoint, or --model for zero-shot)")
     model.add_argument("--checkpoint", metavar="RUN",
                        help="a fine-tuned model: a training run folder or a checkpoint folder "
@@ -110,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     from peclip.predict.models import ModelRequest, build_model
     from peclip.predict.runner import predict_video
+    from peclip.predict.stills import predict_image, write_face_table
 
     files, failures = find_inputs(args.inputs, recursive=args.recursive)
     total = len(files) + len(failures)  # missing paths and empty directories count as failed inputs
@@ -117,7 +120,21 @@ def run(args: argparse.Namespace) -> int:
     no_face: list[str] = []
     many = len(files) > 1
     stems = _unique_stems(files)
-    for path in tqdm(files, desc="videos", unit="file", disable=not many):
+    image_results = []
+    for path in tqdm(files, desc="inputs", unit="file", disable=not many):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            try:
+                result = predict_image(model, path, detect_faces=options.detect_faces, batch_size=options.batch_size)
+                written = result.save(args.output, stem=stems[path], plot=not args.no_plot)
+            except _FILE_ERRORS as err:
+                failures.append((str(path), str(err)))
+                log.error("%s: %s", path, err)
+                continue
+            image_results.append(result)
+            _print_image_summary(result, written)
+            if not result.has_face:
+                no_face.append(str(path))
+            continue
         try:
             result = predict_video(model, path, options, progress=not many)
             written = result.save(args.output, stem=stems[path], plot=not args.no_plot, overlay=args.overlay)
@@ -128,14 +145,29 @@ def run(args: argparse.Namespace) -> int:
         _print_summary(result, written)
         if not result.has_face:
             no_face.append(str(path))
+    if len(image_results) > 1:
+        print(f"faces of all {len(image_results)} images: {write_face_table(image_results, args.output)}")
     if failures or no_face:
         print(f"\n{len(failures) + len(no_face)} of {total} inputs gave no prediction:", file=sys.stderr)
         for path, message in failures:
             print(f"  {path}: {message}", file=sys.stderr)
         for path in no_face:
-            print(f"  {path}: no face found (timeline written with face=false in every window)", file=sys.stderr)
+            what = "no rows" if Path(path).suffix.lower() in IMAGE_SUFFIXES else "face=false in every window"
+            print(f"  {path}: no face found (written with {what})", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_image_summary(result, written: dict) -> None:
+    print(f"{Path(result.source).name}: {len(result.boxes)} face(s) ({result.elapsed:.1f} s)")
+    if result.random_weights:
+        print(f"  WARNING {RANDOM_WEIGHTS_NOTE} (no fine-tuned checkpoint; pass --checkpoint RUN or "
+              "--model clip-vit-b16 --pretrained openai)")
+    for row in result.rows:
+        print(f"  face {row['face']} at ({row['x0']:.0f}, {row['y0']:.0f}, {row['x1']:.0f}, {row['y1']:.0f}): "
+              f"{row['top']} {row['top_probability']:.2f}")
+    for kind, path in written.items():
+        print(f"  {kind:<8} {path}")
 
 
 def _unique_stems(files: list[Path]) -> dict[Path, str]:

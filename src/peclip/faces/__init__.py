@@ -5,6 +5,8 @@
 - :class:`FaceTracker` follows one face frame by frame (see :mod:`peclip.faces.tracking`);
   :func:`tracker_for` builds it from :class:`FaceOptions`, the settings ``prepare`` and ``predict`` share.
 - :func:`crop_face` cuts a box out of a frame (black outside the frame) and resizes it.
+- :func:`faces_in_image` gives every face of a still image as a square crop (the seam for
+  multi-face detectors).
 
 The names are imported on first use, so reading :class:`FaceOptions` defaults (the CLI's ``--help``)
 does not load OpenCV.
@@ -18,7 +20,8 @@ _EXPORTS = {
     "Box": "peclip.faces.box", "crop_face": "peclip.faces.crop", "FaceDetector": "peclip.faces.detectors",
     "HaarFaceDetector": "peclip.faces.detectors", "FaceOptions": "peclip.faces.options",
     "FaceTracker": "peclip.faces.tracking", "Gap": "peclip.faces.tracking", "TrackResult": "peclip.faces.tracking",
-    "tracker_for": "peclip.faces.tracking",
+    "tracker_for": "peclip.faces.tracking", "FaceCrop": "peclip.faces.stills",
+    "faces_in_image": "peclip.faces.stills",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -196,7 +196,10 @@ def _cotrain_loaders(recipe: Recipe, video_ds, static_items: dict, model, info, 
     datasets, names, repeats, evals = [video_ds], ["video"], [c.video_repeat], {}
     for s in c.static:
         data_cfg = check_compatible(model, s.data)
-        classes = list(get_label_set(data_cfg.label_set).classes)
+        # A model with its own class names reads label indices as they are; a label-set model takes
+        # each static set's labels by class name.
+        classes = (list(model.class_names) if model.config.classes is not None
+                   else list(get_label_set(data_cfg.label_set).classes))
         train_items, test_items = static_items[s.name]
         train_items = remap_to_classes(train_items, classes, model.class_names, s.name)
         datasets.append(ClipDataset(train_items, data_cfg, train=True, seed=t.seed))
