@@ -47,8 +47,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from peclip.atomic import atomic_write
 from peclip.data.formats import IMAGE_SUFFIXES
 from peclip.data.manifest import ClipItem, Problem, write_csv_manifest
@@ -425,6 +423,7 @@ def unpack_fer_csv(pixels_csv: str | os.PathLike, out_dir: str | os.PathLike,
     ``Training`` is the train split, ``PublicTest`` val, ``PrivateTest`` test. Images go to
     ``out_dir/images/<split>/<row>.png``; the manifest ``out_dir/manifest.csv`` (paths relative to it).
     """
+    import numpy as np  # here, not at the top: the CLI reads STILL_SETS for its --help
     from PIL import Image
 
     out_dir = Path(out_dir)
