@@ -87,6 +87,8 @@ class StillSetSpec:
     labels: dict[str, str] = field(default_factory=dict)
     drop: tuple[str, ...] = ()
     manifest: str | None = None
+    #: split folder names (lower case) -> split, "" to leave a folder out; empty: the general rule
+    splits: dict[str, str] = field(default_factory=dict)
     augment: str = "mafw"  # random resized crop + flip, the plainest of the clip-consistent presets
     notes: str = ""
 
@@ -127,7 +129,7 @@ STILL_SETS: dict[str, StillSetSpec] = {
         notes="KDEF: 70 actors x 7 expressions x 5 angles x 2 sessions; 10 subject-independent folds "
               "(set data.fold); frontal images only by default"),
     "sfew": StillSetSpec(
-        "sfew", "folders", "basic7",
+        "sfew", "folders", "basic7", splits={"train": "train", "val": "test", "test": ""},
         notes="SFEW 2.0 aligned faces: Train/ and Val/ (the test split) with one folder per emotion"),
     "folders": StillSetSpec("folders", "folders", "basic7",
                             notes="any folder-per-class tree: <class>/* or <split>/<class>/*"),
@@ -152,8 +154,10 @@ def _is_image(name: str) -> bool:
 
 # ------------------------------------------------------------------------------------------ folder trees
 
-def _split_of(folder: str, names: set[str]) -> str | None:
+def _split_of(folder: str, names: set[str], splits: dict[str, str] | None = None) -> str | None:
     key = folder.lower()
+    if splits:
+        return splits.get(key) or None
     if key in _TRAIN_DIRS:
         return "train"
     if key in _TEST_DIRS:
@@ -163,9 +167,11 @@ def _split_of(folder: str, names: set[str]) -> str | None:
     return None
 
 
-def read_folder_tree(root: str | os.PathLike, label_set: LabelSet,
-                     problems: list[Problem] | None = None) -> list[ClipItem]:
-    """A folder-per-class tree: ``root/<class>/*`` (no split) or ``root/<split>/<class>/*``.
+def read_folder_tree(root: str | os.PathLike, label_set: LabelSet, problems: list[Problem] | None = None,
+                     splits: dict[str, str] | None = None) -> list[ClipItem]:
+    """A folder-per-class tree: ``root/<class>/*`` (no split) or ``root/<split>/<class>/*``; ``splits``
+    names the split folders (``{"val": "test", "test": ""}``: SFEW's Val is the test split and its
+    unlabelled Test is left out) where the general rule of the module docstring does not fit.
 
     A class folder whose name is no known class name (or a class the label set lacks) is a problem
     naming the folder and the valid names; its images are not read.
@@ -175,10 +181,10 @@ def read_folder_tree(root: str | os.PathLike, label_set: LabelSet,
         raise FileNotFoundError(f"image folder tree {root} does not exist")
     top = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith("."))
     lowered = {t.lower() for t in top}
-    splits = {t: _split_of(t, lowered) for t in top}
-    if any(s is not None for s in splits.values()):
-        layers = [(root / t, splits[t]) for t in top if splits[t] is not None]
-        skipped = [t for t in top if splits[t] is None]
+    known = {t: _split_of(t, lowered, splits) for t in top}
+    if any(s is not None for s in known.values()) or splits:
+        layers = [(root / t, known[t]) for t in top if known[t] is not None]
+        skipped = [t for t in top if known[t] is None]
         if skipped:
             log.info("%s: folders %s are no split (train/test/val) and are left out", root, ", ".join(skipped))
     else:
@@ -199,7 +205,7 @@ def read_folder_tree(root: str | os.PathLike, label_set: LabelSet,
                 problems.append(Problem(str(where), "unknown label", why, str(where)))
                 continue
             for name in sorted(n for n in os.listdir(where) if _is_image(n)):
-                items.append(ClipItem(where / name, label, 1, split, None, str(where / name)))
+                items.append(ClipItem(where / name, label, None, split, None, str(where / name)))
     return items
 
 
@@ -232,7 +238,8 @@ def read_rafdb(root: str | os.PathLike, label_set: LabelSet, spec: StillSetSpec,
             continue
         image = (root / "Image" / "aligned" / f"{Path(name).stem}_aligned{Path(name).suffix}" if aligned
                  else root / "Image" / "original" / name)
-        items.append(ClipItem(image, _require(cls, label_set, source, problems), 1, name.split("_")[0], None, source))
+        label = _require(cls, label_set, source, problems)
+        items.append(ClipItem(image, label, None, name.split("_")[0], None, source))
     return [i for i in items if i.label >= 0]
 
 
@@ -279,7 +286,8 @@ def read_affectnet(root: str | os.PathLike, label_set: LabelSet, spec: StillSetS
                     continue
                 index = _require(cls, label_set, source, problems)
                 if index >= 0:
-                    items.append(ClipItem(root / row["subDirectory_filePath"].strip(), index, 1, split, None, source))
+                    image = root / row["subDirectory_filePath"].strip()
+                    items.append(ClipItem(image, index, None, split, None, source))
     if dropped:
         log.info("%s: %d rows left out (labels %s)", spec.name, dropped, ", ".join(spec.drop))
     return items
@@ -324,7 +332,7 @@ def read_ferplus(root: str | os.PathLike, label_set: LabelSet, problems: list[Pr
                     continue
                 index = _require(cls, label_set, source, problems)
                 if index >= 0:
-                    items.append(ClipItem(root / folder / row[0].strip(), index, 1, split, None, source))
+                    items.append(ClipItem(root / folder / row[0].strip(), index, None, split, None, source))
     if not found:
         raise FileNotFoundError(f"no FERPlus label.csv under {root}/FER2013Train|FER2013Valid|FER2013Test; or unpack "
                                 "fer2013new.csv with `peclip stills ferplus ... --unpack`")
@@ -366,7 +374,7 @@ def read_kdef(root: str | os.PathLike, label_set: LabelSet, spec: StillSetSpec, 
                 continue
             index = _require(spec.labels[code.lower()], label_set, str(path), problems)
             if index >= 0:
-                items.append(ClipItem(path, index, 1, None, kdef_fold(gender, int(number)), str(path)))
+                items.append(ClipItem(path, index, None, None, kdef_fold(gender, int(number)), str(path)))
     return items
 
 
@@ -392,7 +400,7 @@ def read_still_set(name: str, root: str | os.PathLike | None, manifest: str | os
         if Path(base).is_file():
             raise ValueError(f"{base} is a file; {spec.name} reads a folder-per-class tree (a CSV of pixels is "
                              "unpacked first: `peclip stills fer2013 fer2013.csv --unpack DIR`)")
-        items = read_folder_tree(base, labels, found)
+        items = read_folder_tree(base, labels, found, spec.splits)
     elif spec.layout == "rafdb":
         items = read_rafdb(root, labels, spec, manifest, found)
     elif spec.layout == "affectnet":
