@@ -153,3 +153,28 @@ def test_a_co_trained_run_reports_per_domain_metrics_and_resumes_exactly(tmp_pat
     log = (tmp_path / "unbroken" / "log.txt").read_text()
     assert "co-training: video 4 batches (1 x 16), shapes 2 batches (0.5 x 16)" in log
     assert "shapes loss" in log and "shapes test UAR" in log
+
+
+@pytest.mark.slow
+def test_co_training_on_two_cpu_processes_matches_one(tmp_path, one_thread, capsys):
+    import os
+    import subprocess
+    import sys
+
+    recipe = _recipe(tmp_path, heads="separate")
+    args = ["train", "--recipe", str(recipe), "--output-dir", str(tmp_path), "--set", "train.epochs=1",
+            "--set", "data.mix_prob_mixup=0", "--set", "data.mix_prob_fmix=0", "--set", "train.device=cpu"]
+    assert main([*args, "--name", "one"]) == 0
+    capsys.readouterr()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "peclip.cli", *args, "--name", "two"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    w1, rows1, _ = _state(tmp_path / "one")
+    w2, rows2, _ = _state(tmp_path / "two")
+    for key in w1:
+        torch.testing.assert_close(w2[key], w1[key], rtol=1e-4, atol=1e-5, msg=key)
+    for key in ("train_clips_video", "train_clips_shapes"):
+        assert rows1[0][key] == rows2[0][key]
+    assert float(rows2[0]["train_loss_shapes"]) == pytest.approx(float(rows1[0]["train_loss_shapes"]), rel=1e-4)

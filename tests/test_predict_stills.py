@@ -94,7 +94,7 @@ def test_a_still_without_a_face_is_reported_and_gives_no_rows(tmp_path, capsys):
     Image.fromarray(np.full((120, 160, 3), 200, np.uint8)).save(blank)
     out = tmp_path / "out"
     assert main(["predict", str(blank), "--model", "test-peclip-vit-b16", "-o", str(out)]) == 1
-    assert "wall.png: no face found (written with no rows)" in capsys.readouterr().err
+    assert "wall.png: no face found (no rows written)" in capsys.readouterr().err
     assert (out / "wall.csv").read_text().splitlines()[1:] == []
     assert main(["predict", str(blank), "--model", "test-peclip-vit-b16", "-o", str(out),
                  "--no-face-detection"]) == 0  # an already cropped face: the whole image is the face

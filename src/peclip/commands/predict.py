@@ -120,42 +120,40 @@ def run(args: argparse.Namespace) -> int:
     no_face: list[str] = []
     many = len(files) > 1
     stems = _unique_stems(files)
-    image_results = []
+    images = []
     for path in tqdm(files, desc="inputs", unit="file", disable=not many):
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            try:
+        is_image = path.suffix.lower() in IMAGE_SUFFIXES
+        try:
+            if is_image:  # a photo: one row per face, a bar chart, the labels drawn
                 result = predict_image(model, path, detect_faces=options.detect_faces, batch_size=options.batch_size)
                 written = result.save(args.output, stem=stems[path], plot=not args.no_plot)
-            except _FILE_ERRORS as err:
-                failures.append((str(path), str(err)))
-                log.error("%s: %s", path, err)
-                continue
-            image_results.append(result)
-            _print_image_summary(result, written)
-            if not result.has_face:
-                no_face.append(str(path))
-            continue
-        try:
-            result = predict_video(model, path, options, progress=not many)
-            written = result.save(args.output, stem=stems[path], plot=not args.no_plot, overlay=args.overlay)
+            else:
+                result = predict_video(model, path, options, progress=not many)
+                written = result.save(args.output, stem=stems[path], plot=not args.no_plot, overlay=args.overlay)
         except _FILE_ERRORS as err:
             failures.append((str(path), str(err)))
             log.error("%s: %s", path, err)
             continue
-        _print_summary(result, written)
+        (_print_image_summary if is_image else _print_summary)(result, written)
+        images += [result] if is_image else []
         if not result.has_face:
             no_face.append(str(path))
-    if len(image_results) > 1:
-        print(f"faces of all {len(image_results)} images: {write_face_table(image_results, args.output)}")
-    if failures or no_face:
-        print(f"\n{len(failures) + len(no_face)} of {total} inputs gave no prediction:", file=sys.stderr)
-        for path, message in failures:
-            print(f"  {path}: {message}", file=sys.stderr)
-        for path in no_face:
-            what = "no rows" if Path(path).suffix.lower() in IMAGE_SUFFIXES else "face=false in every window"
-            print(f"  {path}: no face found (written with {what})", file=sys.stderr)
-        return 1
-    return 0
+    if len(images) > 1:
+        print(f"faces of all {len(images)} images: {write_face_table(images, args.output)}")
+    return _report_failures(failures, no_face, total)
+
+
+def _report_failures(failures: list, no_face: list[str], total: int) -> int:
+    if not (failures or no_face):
+        return 0
+    print(f"\n{len(failures) + len(no_face)} of {total} inputs gave no prediction:", file=sys.stderr)
+    for path, message in failures:
+        print(f"  {path}: {message}", file=sys.stderr)
+    for path in no_face:
+        what = ("no rows written" if Path(path).suffix.lower() in IMAGE_SUFFIXES
+                else "timeline written with face=false in every window")
+        print(f"  {path}: no face found ({what})", file=sys.stderr)
+    return 1
 
 
 def _print_image_summary(result, written: dict) -> None:

@@ -202,6 +202,7 @@ def _cotrain_loaders(recipe: Recipe, video_ds, static_items: dict, model, info, 
                    else list(get_label_set(data_cfg.label_set).classes))
         train_items, test_items = static_items[s.name]
         train_items = remap_to_classes(train_items, classes, model.class_names, s.name)
+        check_labels(train_items, len(model.class_names), f"the train split of static set {s.name}")
         datasets.append(ClipDataset(train_items, data_cfg, train=True, seed=t.seed))
         names.append(s.name)
         repeats.append(s.repeat)
