@@ -119,4 +119,4 @@ def test_a_directory_run_goes_on_past_bad_files_and_lists_them(tmp_path, capsys)
     assert "empty.mp4" in err and "empty file" in err
     assert "zero.avi" in err and "no video frames" in err
     assert sorted(p.name for p in out.iterdir()) == ["good.csv", "good.json", "good.png", "still.csv", "still.json",
-                                                     "still.png"]
+                                                     "still.png", "still_labelled.jpg"]  # a photo: labels drawn

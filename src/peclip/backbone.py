@@ -413,8 +413,9 @@ def _recording_attention(block: nn.Module, index: int, records: list[AttentionRe
 
 
 def fill_seam(block: nn.Module, seam: str, wrap: Callable[[nn.Module], nn.Module]) -> None:
-    """Replace ``block.ls_1`` (after attention) or ``block.ls_2`` (after the MLP) with ``wrap(original)``."""
-    if seam not in ("ls_1", "ls_2"):
+    """Replace ``block.ls_1`` (after attention), ``block.ls_2`` (after the MLP) or ``block.mlp`` (the MLP
+    itself, for a module that runs beside it) with ``wrap(original)``."""
+    if seam not in ("ls_1", "ls_2", "mlp"):
         raise ValueError(f"unknown seam {seam!r}")
     setattr(block, seam, wrap(getattr(block, seam)))
 

@@ -30,6 +30,7 @@ COMMANDS = {
     "embed": "embed",
     "live": "live",
     "strip-captions": "strip_captions",
+    "stills": "stills",
 }
 
 

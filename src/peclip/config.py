@@ -16,6 +16,10 @@ from peclip.validation import check_choice, check_positive_int, from_dict
 
 #: numeric precision of training and evaluation: ``auto`` is bf16 autocast on CUDA and fp32 elsewhere
 PRECISIONS = ("auto", "bf16", "fp32")
+#: how a still image passes the TDA (TemporalConfig.stills)
+STILL_MODES = ("repeat", "skip")
+#: the classifier(s): one shared class-text classifier, or per-domain (image / video) heads on top of it
+HEAD_MODES = ("shared", "separate")
 
 
 @dataclass
@@ -53,20 +57,53 @@ class PromptConfig:
 
 
 @dataclass
+class MoEConfig:
+    """S4D's Mixture of Adapter Experts (arXiv 2409.06154), **not part of PE-CLIP**: off by default.
+
+    In each of the last ``last_blocks`` vision blocks a mixture of ``experts`` bottleneck adapters
+    (``D -> D / reduction -> D``, 768 -> 192 -> 768 on ViT-B/16) runs in parallel with the MLP,
+    ``x + MLP(LN(x)) + MoE(LN(x))``. A noisy top-``top_k`` router (Shazeer et al. 2017, arXiv 1701.06538)
+    sends each token to ``top_k`` experts; its load-balancing loss, weighted by ``loss_weight``, is
+    added to the training loss. docs/stills.md has the details.
+    """
+
+    enabled: bool = False
+    experts: int = 8
+    top_k: int = 2
+    reduction: int = 4
+    last_blocks: int = 6
+    noisy: bool = True  # noisy top-k gating while training (no noise in eval mode)
+    loss_weight: float = 1e-3
+
+    def __post_init__(self) -> None:
+        for name in ("experts", "top_k", "reduction", "last_blocks"):
+            check_positive_int("adapters.moe", name, getattr(self, name))
+        if self.top_k > self.experts:
+            raise ValueError(f"adapters.moe.top_k={self.top_k} exceeds adapters.moe.experts={self.experts}")
+        if isinstance(self.loss_weight, bool) or not isinstance(self.loss_weight, (int, float)) or self.loss_weight < 0:
+            raise ValueError(f"adapters.moe.loss_weight={self.loss_weight!r} must be a number >= 0 (S4D: 1e-3)")
+        self.loss_weight = float(self.loss_weight)
+
+
+@dataclass
 class AdapterConfig:
-    """Bottleneck adapters: ShA after every MHSA (both towers), TA after every text MLP (docs/spec.md 2.4-2.5)."""
+    """Bottleneck adapters: ShA after every MHSA (both towers), TA after every text MLP (docs/spec.md 2.4-2.5);
+    optionally S4D's mixture of adapter experts (``moe``, off by default)."""
 
     shared: bool = True  # ShA in both towers
     text_mlp: bool = True  # TA in the text tower
     reduction: int = 8  # bottleneck = width // reduction
     # x + scale * up(GELU(down(x))) in every ShA and TA; 1.0 is PE-CLIP's, FineCLIPER's best was 0.5
     scale: float = 1.0
+    moe: MoEConfig = field(default_factory=MoEConfig)
 
     def __post_init__(self) -> None:
         check_positive_int("adapters", "reduction", self.reduction)
         if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)) or not self.scale > 0:
             raise ValueError(f"adapters.scale={self.scale!r} must be a number > 0 (1.0: PE-CLIP's adapters)")
         self.scale = float(self.scale)
+        if isinstance(self.moe, dict):
+            self.moe = from_dict(MoEConfig, self.moe, "adapters.moe")
 
 
 @dataclass
@@ -80,8 +117,16 @@ class TemporalConfig:
     # True: the recurrence runs per video along time (docs/spec.md 10 A1, our default).
     # False: the official code's behaviour, a recurrence over the flattened batch*frames axis.
     per_video: bool = True
+    # How a still image (a (B, 3, H, W) input) passes the model (docs/stills.md):
+    # "repeat": as a clip of num_frames copies of itself, the TDA running over it as over any clip (default:
+    #   the input a video-trained PE-CLIP was trained on; a face that holds still);
+    # "skip": as one frame with every TDA skipped (its residual branch off): num_frames times less vision work,
+    #   and in co-training the stills train the prompts and ShA but never the TDA (as S4D keeps stills out of
+    #   its temporal modules).
+    stills: str = "repeat"
 
     def __post_init__(self) -> None:
+        check_choice("temporal", "stills", self.stills, STILL_MODES)
         check_choice("temporal", "rnn", self.rnn, ("gru", "lstm", "rnn"))
         check_choice("temporal", "scale", self.scale, ("relu", "sigmoid"))
         check_positive_int("temporal", "reduction", self.reduction)
@@ -136,6 +181,10 @@ class ModelConfig:
     text_templates: list[str] = field(default_factory=lambda: ["{}"])  # averaged (prompt ensembling)
     logit_scale: float = 100.0  # fixed temperature 0.01 (docs/spec.md 2.8, 10 A12)
     normalize_input: bool = False  # faithful: frames in [0, 1], no CLIP mean/std (docs/spec.md 10 A7)
+    # "shared": images and videos are scored by the one class-text classifier (PE-CLIP; default).
+    # "separate": each input kind (image: (B, 3, H, W), video: (B, T, 3, H, W)) adds its own linear head,
+    # zero-initialised, to the text logits (S4D's separate heads chosen by input rank; docs/stills.md).
+    heads: str = "shared"
     prompts: PromptConfig = field(default_factory=PromptConfig)
     adapters: AdapterConfig = field(default_factory=AdapterConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
@@ -143,6 +192,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_positive_int("model", "num_frames", self.num_frames)
+        check_choice("model", "heads", self.heads, HEAD_MODES)
         if self.classes is None:
             check_choice("model", "label_set", self.label_set, tuple(LABEL_SETS))
         elif len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):

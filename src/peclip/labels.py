@@ -105,12 +105,14 @@ class LabelSet:
 BASIC7 = LabelSet("basic7", _BASIC7)
 #: MAFW's 11 classes, DFER-CLIP order.
 MAFW11 = LabelSet("mafw11", _BASIC7 + _MAFW_EXTRA)
+#: the seven basic classes and contempt (AffectNet-8, FERPlus; still-image sets, docs/stills.md).
+BASIC8 = LabelSet("basic8", _BASIC7 + ("contempt",))
 
-LABEL_SETS = {s.name: s for s in (BASIC7, MAFW11)}
+LABEL_SETS = {s.name: s for s in (BASIC7, MAFW11, BASIC8)}
 
 
 def get_label_set(name: str) -> LabelSet:
-    """The label set called ``name`` (``basic7`` or ``mafw11``)."""
+    """The label set called ``name`` (``basic7``, ``mafw11`` or ``basic8``)."""
     try:
         return LABEL_SETS[name]
     except KeyError:

@@ -25,7 +25,10 @@ from peclip.adapters import (
     AdapterSlot,
     BankedAdapterSlot,
     BottleneckAdapter,
+    DomainHeads,
     FrameContext,
+    MixtureOfAdapterExperts,
+    ParallelSlot,
     PEClipAdapter,
     TemporalDynamicAdapter,
     TextBank,
@@ -102,6 +105,10 @@ class PEClip(nn.Module):
         # PN "difference" rule: the learned weight w of the negative similarity (docs/text-supervision.md)
         self.pn_weight = (nn.Parameter(torch.tensor(float(config.pn.init_weight)))
                           if config.uses_pn and config.pn.rule == "difference" else None)
+        self.moe_adapters = self._add_moe()
+        # per-domain heads (heads: separate) beside the shared text classifier; None for PE-CLIP's one classifier
+        self.domain_heads = (DomainHeads(self.sizes.embed_dim, config.num_classes)
+                             if config.heads == "separate" else None)
         mean, std = backbone.preprocess_stats(self.clip)
         self.preprocess = Preprocess(self.sizes.image_size, config.num_frames, config.normalize_input, mean, std)
         self.register_buffer("input_mean", torch.tensor(mean).view(1, 1, 3, 1, 1), persistent=False)
@@ -152,6 +159,30 @@ class PEClip(nn.Module):
                 backbone.fill_seam(block, "ls_2", text_slot(lambda: BottleneckAdapter(s.text_width, a.reduction,
                                                                                       a.scale)))
 
+    def _add_moe(self) -> list[MixtureOfAdapterExperts]:
+        """S4D's MoAE beside the MLP of the last ``adapters.moe.last_blocks`` vision blocks (off by default)."""
+        m = self.config.adapters.moe
+        if not m.enabled:
+            return []
+        blocks = backbone.vision_blocks(self.clip)
+        if m.last_blocks > len(blocks):
+            raise ValueError(f"adapters.moe.last_blocks={m.last_blocks} exceeds the {len(blocks)} vision blocks; "
+                             f"use 1..{len(blocks)}")
+        added = []
+        for block in list(blocks)[len(blocks) - m.last_blocks:]:
+            moe = MixtureOfAdapterExperts(self.sizes.vision_width, m.experts, m.top_k, m.reduction, m.noisy)
+            backbone.fill_seam(block, "mlp", lambda original, moe=moe: ParallelSlot(original, moe))
+            added.append(moe)
+        return added
+
+    def auxiliary_loss(self) -> torch.Tensor | None:
+        """The weighted load-balancing loss of the MoAE routers in the last forward (``None`` without
+        MoAE): ``adapters.moe.loss_weight * sum over blocks``. The engine adds it to the training loss."""
+        losses = [m.aux_loss for m in self.moe_adapters if m.aux_loss is not None]
+        if not losses:
+            return None
+        return self.config.adapters.moe.loss_weight * torch.stack([loss.float() for loss in losses]).sum()
+
     def set_class_texts(self, texts: list[str], class_names: list[str] | None = None,
                         negative_texts: list[str] | None = None) -> None:
         """Use ``texts`` (one per class) as the class descriptions; tokenised once, here.
@@ -163,6 +194,10 @@ class PEClip(nn.Module):
         if len(names) != len(texts) or len(texts) < 2:
             raise ValueError(f"need one text per class and at least two classes (got {len(texts)} texts, "
                              f"{len(names)} names)")
+        heads = getattr(self, "domain_heads", None)
+        if heads is not None and heads.image.out_features != len(texts):
+            raise ValueError(f"this model has separate image/video heads for {heads.image.out_features} classes; "
+                             f"it cannot take {len(texts)} class texts")
         negatives = None
         if self.config.uses_pn:
             negatives = list(negative_texts) if negative_texts is not None else [
@@ -240,22 +275,51 @@ class PEClip(nn.Module):
                      return_frames: bool = False) -> torch.Tensor:
         """L2-normalised video embeddings ``(B, E)``: the mean of the per-frame CLS embeddings (docs/spec.md 2.8).
 
-        ``video`` is ``(B, T, 3, H, W)`` (or ``(B, 3, H, W)``, one frame each) with values in [0, 1].
+        ``video`` is ``(B, T, 3, H, W)`` with values in [0, 1]; a ``(B, 3, H, W)`` input is a batch of
+        still images, which pass as ``temporal.stills`` says (:meth:`encode_stills`).
         With ``return_frames`` the per-frame embeddings ``(B, T, E)`` (not normalised) come back too.
         """
-        video = self._check_video(video)
+        video, skip_temporal = self._as_clips(self._check_video(video))
         if vision_prompts is None:
             vision_prompts = self.prompt_tokens()[1]
         if self.config.normalize_input:
             video = (video - self.input_mean.to(video.dtype)) / self.input_std.to(video.dtype)
         b, t = video.shape[:2]
         frames = video.reshape(b * t, *video.shape[2:])  # (B*T, 3, H, W), video-major
-        self.frame_context.announce(t, b * t)
-        feats = backbone.encode_images(self.clip, frames, vision_prompts, self.grad_checkpointing,
-                                       self.cls_only_last_block)
+        self.frame_context.announce(t, b * t, skip_temporal)
+        for moe in self.moe_adapters:
+            moe.aux_loss = None
+        # The router's balancing loss counts every token, so while training a model with MoAE the last
+        # block runs for all tokens (the logits are the same either way).
+        cls_only = self.cls_only_last_block and not (self.training and self.moe_adapters)
+        feats = backbone.encode_images(self.clip, frames, vision_prompts, self.grad_checkpointing, cls_only)
         feats = feats.view(b, t, -1)  # (B, T, E)
         pooled = F.normalize(feats.mean(dim=1), dim=-1)  # (B, E)
         return (pooled, feats) if return_frames else pooled
+
+    def encode_stills(self, images: torch.Tensor, vision_prompts: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """L2-normalised embeddings ``(B, E)`` of still images ``(B, 3, H, W)`` in [0, 1] (docs/stills.md).
+
+        ``temporal.stills: repeat`` (default) encodes each still as a clip of ``num_frames`` copies of
+        itself, exactly what :meth:`encode_video` gives for such a clip; ``skip`` encodes it as one frame
+        with every TDA skipped.
+        """
+        if images.dim() != 4:
+            raise ValueError(f"expected still images (B, 3, H, W), got {tuple(images.shape)}")
+        return self.encode_video(images, vision_prompts)
+
+    def _as_clips(self, video: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """``(clips (B, T, 3, H, W), skip_temporal)``: stills ``(B, 3, H, W)`` become clips as
+        ``temporal.stills`` says; videos pass unchanged."""
+        if video.dim() == 5:
+            return video, False
+        stills = video.unsqueeze(1)  # (B, 1, 3, H, W)
+        if not self.config.temporal.enabled:
+            # Frames are encoded independently: the mean over T copies is the one frame's embedding (exact).
+            return stills, False
+        if self.config.temporal.stills == "skip":
+            return stills, True
+        return stills.expand(-1, self.config.num_frames, -1, -1, -1), False  # (B, T, 3, H, W), T copies
 
     def encode_classes(self, text_prompts: list[torch.Tensor] | None = None) -> torch.Tensor:
         """L2-normalised (positive) class-text embeddings ``(C, E)``; see :meth:`encode_class_texts`."""
@@ -340,14 +404,26 @@ class PEClip(nn.Module):
             return logits, logits
         return s * positive, s * torch.cat([positive, negative], dim=1)  # (B, C), (B, 2C)
 
-    def logits_from_embeddings(self, videos: torch.Tensor, text_prompts: list[torch.Tensor] | None = None
-                               ) -> torch.Tensor:
+    def _add_domain_head(self, logits: torch.Tensor, loss_logits: torch.Tensor, videos: torch.Tensor,
+                         domain: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add the ``domain`` head's offset (``heads: separate``) to the class logits (and to the positive
+        columns of the loss logits); unchanged without separate heads."""
+        if self.domain_heads is None:
+            return logits, loss_logits
+        offset = self.config.logit_scale * self.domain_heads(videos, domain).to(logits.dtype)  # (B, C)
+        c = offset.shape[1]
+        loss_logits = torch.cat([loss_logits[:, :c] + offset, loss_logits[:, c:]], dim=1)  # (B, C) or (B, 2C)
+        return logits + offset, loss_logits
+
+    def logits_from_embeddings(self, videos: torch.Tensor, text_prompts: list[torch.Tensor] | None = None,
+                               domain: str = "video") -> torch.Tensor:
         """Class logits ``(B, C)`` of normalised video embeddings ``(B, E)`` (class texts cached in eval)."""
-        return self.class_logits(videos, self.encode_class_texts(text_prompts))[0]
+        logits, loss_logits = self.class_logits(videos, self.encode_class_texts(text_prompts))
+        return self._add_domain_head(logits, loss_logits, videos, domain)[0]
 
     def forward(self, video: torch.Tensor, captions: Sequence[str] | torch.Tensor | None = None,
                 return_outputs: bool = False) -> torch.Tensor | ModelOutputs:
-        """Logits ``(B, C)`` for a batch of clips ``(B, T, 3, H, W)`` in [0, 1].
+        """Logits ``(B, C)`` for a batch of clips ``(B, T, 3, H, W)`` or still images ``(B, 3, H, W)`` in [0, 1].
 
         With ``return_outputs`` a :class:`ModelOutputs` instead (for the engine's losses); ``captions``
         (one text per clip, or their tokens) are then encoded too.
@@ -355,6 +431,8 @@ class PEClip(nn.Module):
         text_prompts, vision_prompts = self.prompt_tokens()  # computed once, shared by both towers
         videos = self.encode_video(video, vision_prompts)
         logits, loss_logits = self.class_logits(videos, self.encode_class_texts(text_prompts))
+        domain = "image" if video.dim() == 4 else "video"  # separate heads are chosen by the input's rank (S4D)
+        logits, loss_logits = self._add_domain_head(logits, loss_logits, videos, domain)
         if not return_outputs:
             if captions is not None:
                 raise ValueError("captions are only encoded with return_outputs=True")
@@ -365,11 +443,10 @@ class PEClip(nn.Module):
     def _check_video(self, video: torch.Tensor) -> torch.Tensor:
         if not isinstance(video, torch.Tensor):
             raise TypeError(f"expected a video tensor (B, T, 3, H, W), got {type(video).__name__}")
-        if video.dim() == 4:
-            video = video.unsqueeze(1)  # (B, 1, 3, H, W): single images are one-frame clips
         size = self.sizes.image_size
-        if video.dim() != 5 or video.shape[2] != 3 or video.shape[-2:] != (size, size):
-            raise ValueError(f"expected video of shape (B, T, 3, {size}, {size}) with values in [0, 1], got "
+        if video.dim() not in (4, 5) or video.shape[-3] != 3 or video.shape[-2:] != (size, size):
+            raise ValueError(f"expected video of shape (B, T, 3, {size}, {size}) (or still images (B, 3, {size}, "
+                             f"{size})) with values in [0, 1], got "
                              f"{tuple(video.shape)}; resize frames to {size}x{size} (peclip.data transforms do)")
         if not video.is_floating_point():
             raise ValueError(f"expected float frames in [0, 1], got dtype {video.dtype}; divide uint8 by 255")
@@ -411,4 +488,8 @@ def _component(name: str, trainable: bool) -> str:
         return "adapters: text TA (negative texts)"
     if name == "pn_weight":
         return "pn: negative weight"
+    if ".mlp.adapter." in name:
+        return "adapters: vision MoAE"
+    if name.startswith("domain_heads."):
+        return "heads: image / video"
     return "other trainable"

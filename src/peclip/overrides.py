@@ -7,7 +7,7 @@ A key is a dotted path whose first part names a section:
   ``model.name`` and ``model.pretrained`` are the recipe's own model keys.
 - ``runtime.FIELD``: :class:`~peclip.config.RuntimeOptions` (how the model runs).
 - ``data.FIELD``: :class:`~peclip.data.config.DataConfig` (commands that read data).
-- ``train.FIELD``, ``run.FIELD``, ``synthetic.FIELD``: the recipe's sections (``peclip train``).
+- ``train.FIELD``, ``run.FIELD``, ``synthetic.FIELD``, ``cotrain.FIELD``: the recipe's sections (``peclip train``).
 
 Values are read as YAML scalars (``false``, ``1e-4``, ``[a, b]``). Each command says which sections
 it takes; a key for another section is an error that names the command and the sections it takes.
@@ -23,7 +23,7 @@ import yaml
 
 from peclip.config import ModelConfig
 
-SECTIONS = ("model", "runtime", "data", "train", "run", "synthetic")
+SECTIONS = ("model", "runtime", "data", "train", "run", "synthetic", "cotrain")
 #: model.* keys that are the recipe's own (which model, which weights), not ModelConfig fields
 RECIPE_MODEL_KEYS = ("name", "pretrained", "overrides", "runtime")
 
@@ -55,7 +55,7 @@ class Overrides:
     model: dict = field(default_factory=dict)
     runtime: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
-    recipe: dict = field(default_factory=dict)  # train.*, run.*, synthetic.*, model.name / model.pretrained
+    recipe: dict = field(default_factory=dict)  # train.*, run.*, synthetic.*, cotrain.*, model.name / pretrained
 
     def recipe_overrides(self) -> dict:
         """All of it as dotted recipe keys (``model.overrides.X``, ``model.runtime.X``, ``data.X``, ...)."""

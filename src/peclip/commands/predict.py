@@ -9,6 +9,7 @@ from pathlib import Path
 
 from peclip.commands.arguments import add_model_arguments, model_request
 from peclip.commands.face_flags import add_face_arguments, face_settings
+from peclip.data.formats import IMAGE_SUFFIXES
 from peclip.predict.inputs import find_inputs
 from peclip.predict.options import RANDOM_WEIGHTS_NOTE, SAMPLINGS, PredictOptions
 
@@ -22,7 +23,8 @@ _FILE_ERRORS = (ValueError, FileNotFoundError, RuntimeError, OSError)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="VIDEO_OR_DIR",
-                        help="video files, images (one-frame clips) or directories of them")
+                        help="video files, images or directories of them (an image gives one row per face, a bar "
+                             "chart and the picture with labels; a video a timeline)")
     add_model_arguments(parser, "model (give --checkpoint, or --model for zero-shot)")
     win = parser.add_argument_group("windows")
     win.add_argument("--window", type=float, default=PredictOptions.window, metavar="SECONDS",
@@ -92,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from peclip.atomic import check_output_dir
     from peclip.predict.models import ModelRequest, build_model
     from peclip.predict.runner import predict_video
+    from peclip.predict.stills import predict_image, write_face_table
 
     check_output_dir(args.output, "--output")  # before any model is built or video decoded
     files, failures = find_inputs(args.inputs, recursive=args.recursive)
@@ -100,25 +103,53 @@ def run(args: argparse.Namespace) -> int:
     no_face: list[str] = []
     many = len(files) > 1
     stems = _unique_stems(files)
-    for path in tqdm(files, desc="videos", unit="file", disable=not many):
+    images = []
+    for path in tqdm(files, desc="inputs", unit="file", disable=not many):
+        is_image = path.suffix.lower() in IMAGE_SUFFIXES
         try:
-            result = predict_video(model, path, options, progress=not many, face_settings=faces)
-            written = result.save(args.output, stem=stems[path], plot=not args.no_plot, overlay=args.overlay)
+            if is_image:  # a photo: one row per face, a bar chart, the labels drawn
+                result = predict_image(model, path, detect_faces=options.detect_faces, batch_size=options.batch_size,
+                                       face_settings=faces)
+                written = result.save(args.output, stem=stems[path], plot=not args.no_plot)
+            else:
+                result = predict_video(model, path, options, progress=not many, face_settings=faces)
+                written = result.save(args.output, stem=stems[path], plot=not args.no_plot, overlay=args.overlay)
         except _FILE_ERRORS as err:
             failures.append((str(path), str(err)))
             log.error("%s: %s", path, err)
             continue
-        _print_summary(result, written)
+        (_print_image_summary if is_image else _print_summary)(result, written)
+        images += [result] if is_image else []
         if not result.has_face:
             no_face.append(str(path))
-    if failures or no_face:
-        print(f"\n{len(failures) + len(no_face)} of {total} inputs gave no prediction:", file=sys.stderr)
-        for path, message in failures:
-            print(f"  {path}: {message}", file=sys.stderr)
-        for path in no_face:
-            print(f"  {path}: no face found (timeline written with face=false in every window)", file=sys.stderr)
-        return 1
-    return 0
+    if len(images) > 1:
+        print(f"faces of all {len(images)} images: {write_face_table(images, args.output)}")
+    return _report_failures(failures, no_face, total)
+
+
+def _report_failures(failures: list, no_face: list[str], total: int) -> int:
+    if not (failures or no_face):
+        return 0
+    print(f"\n{len(failures) + len(no_face)} of {total} inputs gave no prediction:", file=sys.stderr)
+    for path, message in failures:
+        print(f"  {path}: {message}", file=sys.stderr)
+    for path in no_face:
+        what = ("no rows written" if Path(path).suffix.lower() in IMAGE_SUFFIXES
+                else "timeline written with face=false in every window")
+        print(f"  {path}: no face found ({what})", file=sys.stderr)
+    return 1
+
+
+def _print_image_summary(result, written: dict) -> None:
+    print(f"{Path(result.source).name}: {len(result.boxes)} face(s) ({result.elapsed:.1f} s)")
+    if result.random_weights:
+        print(f"  WARNING {RANDOM_WEIGHTS_NOTE} (no fine-tuned checkpoint; pass --checkpoint RUN or "
+              "--model clip-vit-b16 --pretrained openai)")
+    for row in result.rows:
+        print(f"  face {row['face']} at ({row['x0']:.0f}, {row['y0']:.0f}, {row['x1']:.0f}, {row['y1']:.0f}): "
+              f"{row['top']} {row['top_probability']:.2f}")
+    for kind, path in written.items():
+        print(f"  {kind:<8} {path}")
 
 
 def _unique_stems(files: list[Path]) -> dict[Path, str]:

@@ -6,18 +6,20 @@ import argparse
 
 from peclip.data.config import DataConfig
 from peclip.data.specs import DATASETS
+from peclip.data.stills import STILL_SETS
 
 HELP = "check a dataset (missing files, empty/unreadable clips, unknown labels, malformed lines) before training"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", help="annotation folder of a named dataset, or a CSV / annotation file")
-    parser.add_argument("--dataset", default="custom", choices=["custom", *DATASETS],
-                        help="named dataset (its annotation file names, label set and path anchors) or custom")
+    parser.add_argument("--dataset", default="custom", choices=["custom", *DATASETS, *STILL_SETS],
+                        help="named dataset (its annotation file names, label set and path anchors), a still-image "
+                             "set (its layout under --root; docs/stills.md) or custom")
     parser.add_argument("--root", help="folder the manifest's paths are relative to (default: its folder)")
     parser.add_argument("--test-manifest", help="separate test-split file (custom datasets)")
     parser.add_argument("--strip-prefix", help="path prefix of the manifest to replace by --root")
-    parser.add_argument("--label-set", help="basic7 or mafw11 (default: the dataset's; basic7 for custom)")
+    parser.add_argument("--label-set", help="basic7, mafw11 or basic8 (default: the dataset's; basic7 for custom)")
     parser.add_argument("--fold", type=int, help="fold to check (DFEW, MAFW, or a CSV with a fold column)")
     parser.add_argument("--split", action="append", choices=("train", "test"),
                         help="split(s) to check (default: train and test where the manifest has them)")

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    overrides = parse_overrides(args.set, "train", ("model", "runtime", "data", "train", "run", "synthetic"))
+    overrides = parse_overrides(args.set, "train", ("model", "runtime", "data", "train", "run", "synthetic",
+                                                     "cotrain"))
     dotted = overrides.recipe_overrides()
     for key, value in (("data.root", args.root), ("data.manifest", args.manifest), ("run.name", args.name),
                        ("run.output_dir", args.output_dir)):

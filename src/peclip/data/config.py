@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from peclip.data.specs import DATASETS, get_dataset_spec
+from peclip.data.stills import STILL_SETS, get_still_set
 from peclip.labels import LABEL_SETS
 from peclip.validation import check_choice, check_number, check_positive_int, from_dict
 
@@ -27,7 +28,9 @@ class DataConfig:
     """Where the data is and how clips are made from it.
 
     - ``dataset``: a spec name from :data:`peclip.data.specs.DATASETS` (``dfew``, ``ferv39k``, ``afew``,
-      ``mafw``) or ``custom`` (your own manifest and label set).
+      ``mafw``), a still-image set from :data:`peclip.data.stills.STILL_SETS` (``rafdb``, ``affectnet7``,
+      ``affectnet8``, ``fer2013``, ``ferplus``, ``kdef``, ``sfew``, ``folders``; docs/stills.md) or
+      ``custom`` (your own manifest and label set).
     - ``root``: folder that the manifest's paths are relative to (the official annotation files'
       absolute prefixes are replaced by it, see :mod:`peclip.data.specs`).
     - ``manifest``: for a named dataset, the folder holding its annotation files (``DFEW_set_1_train.txt``
@@ -75,10 +78,14 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         self.dataset = str(self.dataset).lower()
-        if self.dataset != "custom" and self.dataset not in DATASETS:
+        if self.dataset != "custom" and self.dataset not in DATASETS and self.dataset not in STILL_SETS:
             raise ValueError(f"data.dataset={self.dataset!r} is not known; choose one of: custom, "
-                             f"{', '.join(DATASETS)}")
-        spec = None if self.dataset == "custom" else get_dataset_spec(self.dataset)
+                             f"{', '.join(DATASETS)} (videos), {', '.join(STILL_SETS)} (still images)")
+        if self.dataset in STILL_SETS:
+            still = get_still_set(self.dataset)
+            self.label_set = self.label_set or still.label_set
+            self.augment = self.augment or still.augment
+        spec = None if self.dataset == "custom" or self.dataset in STILL_SETS else get_dataset_spec(self.dataset)
         if self.label_set is None:
             self.label_set = spec.label_set if spec else "basic7"
         if self.label_set not in LABEL_SETS:

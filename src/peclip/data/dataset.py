@@ -1,9 +1,11 @@
 """From manifest items to batches: :class:`ClipDataset`, :func:`build_dataloader`, :func:`load_dataset_items`.
 
 A sample is ``(clip (T, 3, S, S) float32, label int)``: TSN indices (docs/spec.md 2.2) or CSIM indices,
-decoded, then the clip-consistent transform (docs/spec.md 2.3). Every random draw of a sample comes from a
-generator seeded by ``(seed, epoch, index)``, so a sample does not depend on the worker that loads
-it, the number of workers or the order of loading.
+decoded, then the clip-consistent transform (docs/spec.md 2.3). A dataset whose items are all still
+images gives ``(image (3, S, S), label)`` samples instead: the model makes a still into what
+``temporal.stills`` says (docs/stills.md), so an image is decoded and transformed once.
+Every random draw of a sample comes from a generator seeded by ``(seed, epoch, index)``, so a sample
+does not depend on the worker that loads it, the number of workers or the order of loading.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from peclip.data.captions import attach_captions, check_captions
 from peclip.data.config import DataConfig
 from peclip.data.csim_sampling import csim_frame_indices
+from peclip.data.formats import IMAGE_SUFFIXES
 from peclip.data.manifest import ClipItem, Problem, check_rows, read_annotation, read_manifest
 from peclip.data.sampling import tsn_indices
 from peclip.data.scan import ScanReport, root_hint, scan_items
 from peclip.data.specs import get_dataset_spec
+from peclip.data.stills import STILL_SETS, read_still_set
 from peclip.data.transforms import build_transform
-from peclip.data.video import count_frames, read_all_frames, read_frames
+from peclip.data.video import count_frames, read_all_frames, read_frames, read_image
 from peclip.labels import get_label_set
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,8 @@ class ClipDataset(Dataset):
         self.transform = build_transform(cfg, train)
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         self._counts: dict[Path, int] = {}
+        #: every item is a still image: samples are (3, S, S) images, not (T, 3, S, S) clips
+        self.stills = all(Path(item.path).suffix.lower() in IMAGE_SUFFIXES for item in self.items)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -103,6 +109,9 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         rng, generator = self.generators(index)
+        if self.stills:
+            image = read_image(self.items[index].path)  # (1, H, W, 3)
+            return self.transform(image, generator)[0], self.items[index].label  # (3, S, S)
         frames = self.load_frames(index, rng)
         clip = self.transform(frames, generator)  # (T, 3, S, S)
         if self.captions:
@@ -123,6 +132,8 @@ def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
     """Tell a loader's dataset and (distributed) sampler which epoch starts."""
     if hasattr(loader.dataset, "set_epoch"):
         loader.dataset.set_epoch(epoch)
+    if hasattr(loader.batch_sampler, "set_epoch"):  # co-training's domain batch sampler
+        loader.batch_sampler.set_epoch(epoch)
     sampler = loader.sampler if loader.batch_sampler is None else getattr(loader.batch_sampler, "sampler", None)
     if hasattr(sampler, "set_epoch"):
         sampler.set_epoch(epoch)
@@ -173,6 +184,17 @@ def _filter(items: list[ClipItem], split: str, fold: int | None, source: str, k_
     return items
 
 
+def _reads_still_layout(cfg: DataConfig) -> bool:
+    """A still set is read by its layout, unless its manifest is peclip's own CSV (``path,label,...``,
+    e.g. written by ``peclip stills``); AffectNet's own label files are CSVs too."""
+    if cfg.dataset not in STILL_SETS:
+        return False
+    if cfg.manifest is None or Path(cfg.manifest).suffix.lower() != ".csv" or not Path(cfg.manifest).is_file():
+        return True
+    with open(cfg.manifest, encoding="utf-8") as fh:
+        return not fh.readline().strip().lower().startswith("path")
+
+
 def read_split(cfg: DataConfig, split: str, fold: int | None = None,
                problems: list[Problem] | None = None, warnings: list[Problem] | None = None) -> list[ClipItem]:
     """The manifest items of ``split`` (``train``/``val``/``test``) and ``fold``.
@@ -187,10 +209,14 @@ def read_split(cfg: DataConfig, split: str, fold: int | None = None,
     empty manifest, or a split with no rows, is a problem too.
     """
     fold = cfg.fold if fold is None else fold
+    if _reads_still_layout(cfg):
+        # a still-image set read by its published layout (docs/stills.md)
+        items = read_still_set(cfg.dataset, cfg.root, cfg.manifest, cfg.label_set, problems)
+        return _filter(items, split, fold, f"{cfg.dataset} under {cfg.root or cfg.manifest}", k_fold_ok=True)
     if cfg.manifest is None:
         raise ValueError("data.manifest is not set: give the annotation folder of a named dataset or your "
                          "CSV/annotation file (see `peclip prepare` to make one from videos)")
-    spec = None if cfg.dataset == "custom" else get_dataset_spec(cfg.dataset)
+    spec = None if cfg.dataset == "custom" or cfg.dataset in STILL_SETS else get_dataset_spec(cfg.dataset)
     label_set = get_label_set(cfg.label_set)
     annotation = {"strip_prefix": cfg.strip_prefix, "anchors": spec.anchors if spec else (),
                   "label_map": spec.label_map if spec and cfg.remap_labels else None}

@@ -9,6 +9,9 @@ is therefore at chance; only one that models order in time (PE-CLIP's TDA) can l
 
 Used by tests and demos: :class:`MotionClips` is an in-memory dataset, and
 :func:`write_motion_dataset` writes the clips as frame folders plus train/test annotation files.
+
+The still variant (:class:`ShapeSpec`, :func:`write_shape_dataset`) is the opposite: a shape whose
+class one image shows, written as a folder-per-class tree of PNG images (docs/stills.md).
 Everything is a pure function of ``(seed, index)``.
 """
 
@@ -132,3 +135,84 @@ def write_motion_dataset(root: str | Path, num_train: int = 64, num_test: int = 
     (root / "classes.txt").write_text("\n".join(spec.classes) + "\n")
     log.info("wrote %d train and %d test synthetic clips under %s", num_train, num_test, root)
     return annotations
+
+
+# ------------------------------------------------------------------------------------ the still task
+
+SHAPES = ("hbar", "vbar", "square", "cross")
+
+
+@dataclass(frozen=True)
+class ShapeSpec:
+    """The still task: a shape whose class one image shows (``hbar``/``vbar``; with four classes also
+    ``square``/``cross``), of random size and place, on a noisy background."""
+
+    num_classes: int = 2
+    size: int = 32
+    noise: float = 6.0
+    colours: str = "random"
+
+    def __post_init__(self) -> None:
+        if self.num_classes not in (2, 4):
+            raise ValueError(f"num_classes={self.num_classes!r}: the still task has 2 (hbar/vbar) or 4 classes")
+        if self.colours not in ("random", "fixed"):
+            raise ValueError(f"colours={self.colours!r} is not valid; choose 'random' or 'fixed'")
+        if self.size < 16:
+            raise ValueError(f"size={self.size!r} must be >= 16 pixels")
+
+    @property
+    def classes(self) -> list[str]:
+        return list(SHAPES[: self.num_classes])
+
+
+def shape_image(label: int, spec: ShapeSpec, rng: np.random.Generator) -> np.ndarray:
+    """One image ``(H, W, 3)`` uint8 showing shape ``spec.classes[label]``."""
+    size = spec.size
+    long = int(rng.integers(size * 5 // 8, size * 7 // 8 + 1))  # bar length / square side
+    thick = int(rng.integers(max(2, size // 8), size // 5 + 1))  # bar thickness
+    if spec.colours == "fixed":
+        background, colour = np.zeros(3), np.full(3, 255)
+    else:
+        background, colour = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+        if np.abs(colour - background).sum() < 150:  # keep the shape visible
+            colour = 255 - background
+    image = background + rng.normal(0.0, spec.noise, (size, size, 3))  # (H, W, 3)
+    top, left = (int(rng.integers(0, size - long + 1)) for _ in range(2))
+    name = SHAPES[label]
+    mid_r = top + int(rng.integers(0, long - thick + 1))
+    mid_c = left + int(rng.integers(0, long - thick + 1))
+    if name == "hbar":
+        image[mid_r:mid_r + thick, left:left + long] = colour
+    elif name == "vbar":
+        image[top:top + long, mid_c:mid_c + thick] = colour
+    elif name == "square":
+        side = long * 3 // 4
+        image[top:top + side, left:left + side] = colour
+    else:  # cross: both bars through the same centre
+        centre = long // 2 - thick // 2
+        image[top + centre:top + centre + thick, left:left + long] = colour
+        image[top:top + long, left + centre:left + centre + thick] = colour
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def write_shape_dataset(root: str | Path, num_train: int = 64, num_test: int = 32, spec: ShapeSpec | None = None,
+                        seed: int = 0) -> Path:
+    """Write the still task as a folder-per-class tree ``root/<train|test>/<class>/<id>.png`` (the
+    ``folders`` still-set layout, docs/stills.md) and ``root/manifest.csv`` (``path,label,split`` with
+    label indices); returns ``root``."""
+    from PIL import Image
+
+    spec = spec or ShapeSpec()
+    root = Path(root)
+    rows = ["path,label,split"]
+    for split, count, offset in (("train", num_train, 0), ("test", num_test, 1_000_000)):
+        for i in range(count):
+            label = i % spec.num_classes
+            folder = root / split / spec.classes[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(shape_image(label, spec, clip_rng(seed, offset + i))).save(folder / f"{i:05d}.png")
+            rows.append(f"{split}/{spec.classes[label]}/{i:05d}.png,{label},{split}")
+    # The class names are the task's own (no label set has them), so a CSV manifest gives label indices.
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    log.info("wrote %d train and %d test synthetic stills under %s", num_train, num_test, root)
+    return root

@@ -8,6 +8,7 @@
   :class:`FaceTracker` is its one-face view.
 - :func:`align_face` warps a face onto the 5-point template; :func:`crop_face` cuts a square box out of
   a frame (black outside the frame); :func:`face_crop` picks one of the two.
+- :func:`faces_in_image` gives every face of a still image as a square crop.
 
 The names are imported on first use, so reading :class:`FaceOptions` defaults (the CLI's ``--help``)
 does not load OpenCV.
@@ -26,6 +27,7 @@ _EXPORTS = {
     "create_detector": "peclip.faces.detectors", "RetinaFaceDetector": "peclip.faces.retinaface",
     "MissingDetectorPackage": "peclip.faces.retinaface", "align_face": "peclip.faces.align",
     "face_crop": "peclip.faces.align", "template_points": "peclip.faces.align",
+    "FaceCrop": "peclip.faces.stills", "faces_in_image": "peclip.faces.stills",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,6 +8,7 @@ Usage::
     result.timeline        # one record per window: start, end, face, p_<class>, top, ...
     result.summary         # dominant emotion and its share of the face time, per face track
     result.to_csv("clip.csv"); result.plot("clip.png"); result.write_overlay("clip_overlay.mp4")
+    photo = peclip.predict.predict_image(model, "photo.jpg")   # one row per face, a bar chart, labels drawn
 
 The names below are imported on first use, so the CLI can read :class:`PredictOptions` defaults
 without loading torch.
@@ -22,7 +23,8 @@ _EXPORTS = {
     "find_inputs": "peclip.predict.inputs", "PredictOptions": "peclip.predict.options",
     "PredictionResult": "peclip.predict.result", "predict_video": "peclip.predict.runner",
     "TEMPLATE_SETS": "peclip.predict.zeroshot", "resolve_templates": "peclip.predict.zeroshot",
-    "zero_shot_model": "peclip.predict.zeroshot",
+    "zero_shot_model": "peclip.predict.zeroshot", "predict_image": "peclip.predict.stills",
+    "ImagePrediction": "peclip.predict.stills",
 }
 
 __all__ = sorted(_EXPORTS)

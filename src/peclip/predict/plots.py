@@ -1,4 +1,5 @@
-"""The class probabilities over time, one panel per person (matplotlib, drawn off-screen with the Agg canvas)."""
+"""The class probabilities over time (a video: one panel per person) or per face (a still image) as a figure
+(matplotlib, drawn off-screen with the Agg canvas)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,41 @@ def plot_timeline(starts: np.ndarray, ends: np.ndarray, face: np.ndarray, probab
     axes[-1].set_xlabel("time (s)")
     if warning:
         fig.suptitle(warning.upper(), color="red", fontweight="bold")
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png"))
+    return fig
+
+
+def plot_face_bars(probabilities: np.ndarray, class_names: list[str], face_labels: list[str], title: str = "",
+                   path: str | os.PathLike | None = None, warning: str | None = None):
+    """The class probabilities of a still image as bars: one group per class, one bar per face.
+
+    ``probabilities`` is ``(F, C)``; an image has no time axis, so this replaces the timeline. Returns
+    the matplotlib ``Figure`` (written to ``path`` when given). With no face, the plot says so.
+    """
+    probabilities = np.asarray(probabilities, dtype=float).reshape(-1, len(class_names))  # (F, C)
+    faces = probabilities.shape[0]
+    fig = Figure(figsize=(max(6.0, 1.0 + 0.6 * len(class_names) * max(1, min(faces, 4))), 4), dpi=100,
+                 layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    positions = np.arange(len(class_names))
+    width = 0.8 / max(1, faces)
+    for f in range(faces):
+        offset = (f - (faces - 1) / 2) * width
+        ax.bar(positions + offset, probabilities[f], width=width, label=face_labels[f])
+    if faces == 0:
+        ax.text(0.5, 0.5, "no face found", transform=ax.transAxes, ha="center", va="center", fontsize="large")
+    ax.set_xticks(positions, class_names, rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("probability")
+    if faces:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    ax.set_title(title, fontsize="medium")
+    if warning:
+        fig.suptitle(warning.upper(), color="red", fontweight="bold")
+    ax.grid(alpha=0.3, axis="y")
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda tmp: fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png"))

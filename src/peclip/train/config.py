@@ -24,7 +24,7 @@ import yaml
 
 from peclip.config import PRECISIONS, ModelConfig, RuntimeOptions, merge_overrides
 from peclip.data.config import DataConfig
-from peclip.data.synthetic import MotionSpec
+from peclip.data.synthetic import MotionSpec, ShapeSpec
 from peclip.factory import resolve_config
 from peclip.train.schedule import ScheduleConfig
 from peclip.validation import check_choice, check_number, check_positive_int, from_dict
@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 SELECTIONS = ("last", "val", "test")
 SELECT_METRICS = ("war", "uar")
-SECTIONS = ("base", "model", "data", "train", "run", "synthetic", "expected")
+SECTIONS = ("base", "model", "data", "train", "run", "synthetic", "expected", "cotrain")
+SYNTHETIC_TASKS = ("motion", "stills")
 
 
 @dataclass
@@ -190,7 +191,12 @@ class RunSection:
 
 @dataclass
 class SyntheticSection:
-    """Generate the moving-square task (:mod:`peclip.data.synthetic`) into the run folder and train on it."""
+    """Generate a synthetic task (:mod:`peclip.data.synthetic`) into the run folder and train on it.
+
+    ``task``: ``motion`` (a moving square, the class is its direction: only a temporal model can tell;
+    frame folders) or ``stills`` (a shape, the class is visible in one image; a folder-per-class tree of
+    PNG images, read as the ``folders`` still set). ``num_frames`` is used by ``motion`` only.
+    """
 
     num_classes: int = 2
     num_frames: int = 8
@@ -199,14 +205,68 @@ class SyntheticSection:
     num_test: int = 32
     colours: str = "fixed"
     seed: int = 0
+    task: str = "motion"
 
     def __post_init__(self) -> None:
         for name in ("num_train", "num_test"):
             check_positive_int("synthetic", name, getattr(self, name))
-        self.spec()  # validates the rest
+        check_choice("synthetic", "task", self.task, SYNTHETIC_TASKS)
+        if self.task == "stills":
+            self.still_spec()
+        else:
+            self.spec()  # validates the rest
 
     def spec(self) -> MotionSpec:
         return MotionSpec(self.num_classes, self.num_frames, self.size, colours=self.colours)
+
+    def still_spec(self) -> ShapeSpec:
+        return ShapeSpec(self.num_classes, self.size, colours=self.colours)
+
+
+@dataclass
+class StaticSet:
+    """One static (still-image) set mixed into a video run: its data, its domain name in the logs, its
+    S4D repeat factor (samples per epoch = ``repeat`` x its size) and whether its test split is
+    evaluated each time the video test split is (``eval_<name>_uar`` / ``_war`` in the metrics)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    name: str | None = None
+    repeat: float = 0.5
+    evaluate: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, dict):
+            self.data = DataConfig.from_dict(self.data)
+        self.name = self.name or self.data.dataset
+        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9_\-]+", self.name) or self.name == "video":
+            raise ValueError(f"cotrain.static name {self.name!r} must be letters, digits, '_' or '-' and not 'video'")
+        self.repeat = check_number("cotrain.static", "repeat", self.repeat)
+        if self.repeat <= 0:
+            raise ValueError(f"cotrain.static {self.name}: repeat={self.repeat} must be > 0 (S4D: 0.5)")
+
+
+@dataclass
+class CotrainSection:
+    """Static-for-dynamic co-training (S4D, arXiv 2409.06154; docs/stills.md): ``static`` sets trained
+    beside the video set of ``data``, one domain per batch, each domain giving ``repeat`` x its size
+    samples per epoch (``video_repeat`` for the videos; S4D: 1.0 and 0.5). The classifier is the
+    model's (``model.overrides.heads``: ``shared`` text classifier, or ``separate`` image/video heads)."""
+
+    static: list = field(default_factory=list)
+    video_repeat: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.static, list) or not self.static:
+            raise ValueError("cotrain.static must list at least one static set, e.g. "
+                             "[{name: rafdb, repeat: 0.5, data: {dataset: rafdb, root: ...}}]")
+        self.static = [s if isinstance(s, StaticSet) else from_dict(StaticSet, s, f"cotrain.static[{i}]")
+                       for i, s in enumerate(self.static)]
+        names = [s.name for s in self.static]
+        if len(set(names)) != len(names):
+            raise ValueError(f"cotrain.static names must differ, got {names}; set name: for each")
+        self.video_repeat = check_number("cotrain", "video_repeat", self.video_repeat)
+        if self.video_repeat <= 0:
+            raise ValueError(f"cotrain.video_repeat={self.video_repeat} must be > 0 (S4D: 1.0)")
 
 
 @dataclass
@@ -245,13 +305,15 @@ class Recipe:
     run: RunSection
     synthetic: SyntheticSection | None = None
     expected: ExpectedSection | None = None
+    cotrain: CotrainSection | None = None
 
     def to_dict(self) -> dict:
         """Plain data (YAML-ready); loading it gives the same recipe."""
         out = {"name": self.name, "model": dataclasses.asdict(self.model), "data": dataclasses.asdict(self.data),
                "train": dataclasses.asdict(self.train), "run": dataclasses.asdict(self.run),
                "synthetic": dataclasses.asdict(self.synthetic) if self.synthetic else None,
-               "expected": dataclasses.asdict(self.expected) if self.expected else None}
+               "expected": dataclasses.asdict(self.expected) if self.expected else None,
+               "cotrain": dataclasses.asdict(self.cotrain) if self.cotrain else None}
         return _plain(out)
 
     def with_overrides(self, overrides: dict) -> Recipe:
@@ -349,7 +411,9 @@ def recipe_from_dict(raw: dict, name: str = "custom") -> Recipe:
     synthetic = from_dict(SyntheticSection, synthetic, "synthetic") if synthetic is not None else None
     expected = raw.get("expected")
     expected = from_dict(ExpectedSection, expected, "expected") if expected is not None else None
-    return Recipe(name, model, data, train, run, synthetic, expected)
+    cotrain = raw.get("cotrain")
+    cotrain = from_dict(CotrainSection, cotrain, "cotrain") if cotrain is not None else None
+    return Recipe(name, model, data, train, run, synthetic, expected, cotrain)
 
 
 def _migrate(raw: dict) -> dict:

@@ -2,9 +2,12 @@
 
 The model never moves itself; this function puts batches on ``device`` and runs the forward under
 autocast (bf16 on CUDA when asked, fp32 otherwise). The loss is cross-entropy with Mixup/FMix chosen
-per batch (docs/spec.md 2.8); training accuracy is measured against the un-mixed targets (labelled
-clips only). Caption training (docs/text-supervision.md) adds, or uses alone, the symmetric contrastive
-loss :class:`CaptionContrastiveLoss` between clips and their captions over the global batch. Every random
+per batch (docs/spec.md 2.8), plus the MoAE routers' weighted load-balancing loss when the model has
+them (docs/stills.md); training accuracy is measured against the un-mixed targets (labelled clips only).
+Caption training (docs/text-supervision.md) adds, or uses alone, the symmetric contrastive loss
+:class:`CaptionContrastiveLoss` between clips and their captions over the global batch. A co-training
+loader yields ``(inputs, labels, domain)`` batches of one domain each (videos, or the stills of one
+static set); loss and accuracy are then also kept per domain. Every random
 draw of an epoch (mixing) comes from a generator seeded by ``(seed, epoch, rank)``, so an epoch is the
 same whether or not the run was interrupted before it.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -24,7 +27,7 @@ from tqdm.auto import tqdm
 
 from peclip.data.mixing import mix_batch, mixed_cross_entropy
 from peclip.distributed import DistInfo, all_reduce_sum, any_rank, gather_with_local_grad
-from peclip.precision import autocast
+from peclip.precision import autocast, unwrap
 
 
 class NonFiniteLossError(RuntimeError):
@@ -122,6 +125,8 @@ class EpochStats:
     steps: int
     seconds: float
     caption_loss: float | None = None
+    #: per domain (co-training): name -> {"loss", "accuracy", "clips"}; empty for a single-domain loader
+    domains: dict = field(default_factory=dict)
 
     @property
     def clips_per_second(self) -> float:
@@ -133,13 +138,14 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
                     grad_accum: int = 1, clip_grad_norm: float | None = None, max_steps: int | None = None,
                     dist_info: DistInfo | None = None, progress: bool = True,
                     caption_loss: CaptionContrastiveLoss | None = None, caption_weight: float = 1.0,
-                    classification_weight: float = 1.0) -> EpochStats:
+                    classification_weight: float = 1.0, domains: list[str] | None = None) -> EpochStats:
     """Train ``model`` for one epoch of ``loader`` (micro-batches of ``(video (B, T, 3, H, W), label (B,))``,
-    or ``(video, label, captions)`` with caption training).
+    or of stills ``(B, 3, H, W)``; ``(video, label, captions)`` with caption training).
 
     One optimizer step per ``grad_accum`` micro-batches (leftover micro-batches at the end are not
     used). ``mix_cfg`` (a DataConfig) turns on Mixup/FMix; ``None`` trains on plain batches. Under DDP
-    gradients are synchronised on the last micro-batch of each step only.
+    gradients are synchronised on the last micro-batch of each step only. With ``domains`` (names by
+    domain index) the loader yields ``(inputs, labels, domain)`` and the stats are also kept per domain.
 
     The loss is ``classification_weight * CE + caption_weight * caption_loss`` (each term only when
     its weight is > 0 / the loss is given): ``classification_weight=0`` with a ``caption_loss`` trains
@@ -147,6 +153,9 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     """
     if caption_loss is None and not classification_weight > 0:
         raise ValueError("nothing to train on: classification_weight is 0 and there is no caption loss")
+    if caption_loss is not None and domains is not None:
+        raise ValueError("caption training and co-training cannot be combined in one run (train.captions and "
+                         "cotrain both use the third field of a batch); turn one of them off")
     info = dist_info or DistInfo(device=device)
     model.train()
     params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -161,6 +170,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     bar = tqdm(total=steps, desc=f"epoch {epoch}", unit="step", disable=not (progress and info.is_main),
                dynamic_ncols=True, leave=False)
     loss_sum = correct = count = labelled = caption_sum = 0.0
+    per_domain = {name: [0.0, 0.0, 0.0] for name in domains or ()}  # loss sum, correct, count
     start = time.perf_counter()
     batches = iter(loader)
     optimizer.zero_grad(set_to_none=True)
@@ -169,6 +179,7 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
             batch = next(batches)
             videos, labels = batch[0], batch[1]
             captions = list(batch[2]) if caption_loss is not None else None  # (B,) texts
+            domain = _batch_domain(batch, domains)
             videos = videos.to(device, non_blocking=True)
             labels = torch.as_tensor(labels).to(device, non_blocking=True)
             mixed = mix_batch(videos, labels, rng, mix_cfg) if mix_cfg is not None else None
@@ -188,15 +199,26 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
                     loss = loss + caption_weight * contrastive
                     backward = backward + caption_weight * contrastive_backward
                     caption_sum += float(contrastive.detach()) * labels.shape[0]
+                auxiliary = getattr(unwrap(model), "auxiliary_loss", lambda: None)()
+                if auxiliary is not None:  # MoAE load balancing, already weighted (adapters.moe.loss_weight)
+                    loss = loss + auxiliary
+                    backward = backward + auxiliary
                 if any_rank(not bool(torch.isfinite(loss)), info):
                     bar.close()
                     raise NonFiniteLossError(epoch, step, float(loss.detach()))
                 (backward / grad_accum).backward()
-            loss_sum += float(loss.detach()) * labels.shape[0]
+            batch_loss = float(loss.detach()) * labels.shape[0]
             has_label = labels >= 0
-            correct += float(((logits.detach().argmax(dim=1) == labels) & has_label).sum())
+            batch_correct = float(((logits.detach().argmax(dim=1) == labels) & has_label).sum())
+            loss_sum += batch_loss
+            correct += batch_correct
             labelled += float(has_label.sum())
             count += labels.shape[0]
+            if domain is not None:
+                sums = per_domain[domain]
+                sums[0] += batch_loss
+                sums[1] += batch_correct
+                sums[2] += labels.shape[0]
         if clip_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
         optimizer.step()
@@ -205,10 +227,30 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
         bar.set_postfix_str(f"loss {loss_sum / count:.4f} lr {lr_text} {count * info.world_size / elapsed:.1f} clips/s")
         bar.update(1)
     bar.close()
-    loss_sum, correct, count, labelled, caption_sum = all_reduce_sum(
-        [loss_sum, correct, count, labelled, caption_sum], info)
+    names = list(per_domain)
+    flat = all_reduce_sum([loss_sum, correct, count, labelled, caption_sum,
+                           *[v for n in names for v in per_domain[n]]], info)
+    loss_sum, correct, count, labelled, caption_sum = flat[:5]
+    domain_stats = {}
+    for i, name in enumerate(names):
+        d_loss, d_correct, d_count = flat[5 + 3 * i: 8 + 3 * i]
+        domain_stats[name] = {"loss": d_loss / d_count if d_count else float("nan"),
+                              "accuracy": 100.0 * d_correct / d_count if d_count else float("nan"),
+                              "clips": int(d_count)}
     seconds = time.perf_counter() - start
     accuracy = 100.0 * correct / labelled if labelled else float("nan")
     return EpochStats(loss_sum / count, accuracy, int(count), steps, seconds,
-                      caption_sum / count if caption_loss is not None else None)
+                      caption_sum / count if caption_loss is not None else None, domain_stats)
+
+
+def _batch_domain(batch, domains: list[str] | None) -> str | None:
+    """The domain name of a co-training batch (every sample of a batch comes from one domain)."""
+    if domains is None or len(batch) < 3:
+        return None
+    ids = torch.as_tensor(batch[2])
+    first = int(ids.reshape(-1)[0])
+    if bool((ids != first).any()):
+        raise RuntimeError("a co-training batch mixes domains; each batch must come from one domain "
+                           "(use peclip.data.cotrain.DomainBatchSampler)")
+    return domains[first]
 

@@ -31,13 +31,15 @@ from peclip import distributed
 from peclip.checkpoint import load_trainable_state
 from peclip.data.captions import check_captions
 from peclip.data.config import DataConfig
+from peclip.data.cotrain import DomainBatchSampler, DomainDataset, build_domain_loader, remap_to_classes
 from peclip.data.dataset import ClipDataset, build_dataloader, load_dataset_items, set_loader_epoch
 from peclip.data.specs import DATASETS
-from peclip.data.synthetic import write_motion_dataset
+from peclip.data.synthetic import write_motion_dataset, write_shape_dataset
 from peclip.evaluation.evaluate import check_compatible, check_labels
 from peclip.evaluation.loop import EvalOutput, evaluate
 from peclip.evaluation.report import describe, write_report
 from peclip.factory import create_model
+from peclip.labels import get_label_set
 from peclip.layout import WEIGHTS_FILE, checkpoint_dir, resolve_checkpoint
 from peclip.precision import resolve_precision
 from peclip.train.checkpoints import read_training_state, write_checkpoint
@@ -117,8 +119,14 @@ def resolve_data_config(recipe: Recipe, run: RunFolder, info: distributed.DistIn
     if recipe.synthetic is None:
         return cfg
     root = run.path / "synthetic"
+    s = recipe.synthetic
+    if s.task == "stills":
+        if info.is_main and not (root / "manifest.csv").is_file():
+            write_shape_dataset(root, s.num_train, s.num_test, s.still_spec(), s.seed)
+        distributed.barrier(info)
+        return dataclasses.replace(cfg, dataset="custom", root=None, manifest=str(root / "manifest.csv"),
+                                   test_manifest=None, fold=None)
     if info.is_main and not (root / "test.txt").is_file():
-        s = recipe.synthetic
         write_motion_dataset(root, s.num_train, s.num_test, s.spec(), s.seed)
     distributed.barrier(info)
     return dataclasses.replace(cfg, dataset="custom", root=None, manifest=str(root / "train.txt"),
@@ -133,8 +141,9 @@ def _per_rank_batch(t, info: distributed.DistInfo) -> int:
     return per_rank
 
 
-def read_items(recipe: Recipe, cfg, info: distributed.DistInfo) -> tuple[list, list | None, list]:
-    """``(train, val, test)`` items, scanned on rank 0 and sent to every rank (val only for selection val)."""
+def read_items(recipe: Recipe, cfg, info: distributed.DistInfo) -> tuple[list, list | None, list, dict]:
+    """``(train, val, test, static)`` items, scanned on rank 0 and sent to every rank (val only for
+    selection val). ``static`` maps each co-training static set's name to its ``(train, test or None)``."""
     t = recipe.train
 
     def read():
@@ -145,7 +154,12 @@ def read_items(recipe: Recipe, cfg, info: distributed.DistInfo) -> tuple[list, l
         val_items = None
         if t.selection == "val":
             train_items, val_items = stratified_split(train_items, t.val_fraction, t.seed)
-        return train_items, val_items, test_items
+        static = {}
+        for s in recipe.cotrain.static if recipe.cotrain else ():
+            static[s.name] = (load_dataset_items(s.data, "train", s.data.fold, progress=t.progress),
+                              load_dataset_items(s.data, "test", s.data.fold, progress=t.progress)
+                              if s.evaluate else None)
+        return train_items, val_items, test_items, static
 
     return distributed.on_main(read, info)
 
@@ -153,17 +167,17 @@ def read_items(recipe: Recipe, cfg, info: distributed.DistInfo) -> tuple[list, l
 def _loaders(recipe: Recipe, cfg, items, model, info: distributed.DistInfo):
     t = recipe.train
     per_rank = _per_rank_batch(t, info)
-    train_items, val_items, test_items = items
+    train_items, val_items, test_items, _ = items
     num_classes = model.config.num_classes
-    for name, items in (("train", train_items), ("test", test_items)):
-        check_labels(items, num_classes, f"the {name} split")
+    for name, items_ in (("train", train_items), ("test", test_items)):
+        check_labels(items_, num_classes, f"the {name} split")
     train_ds = ClipDataset(train_items, cfg, train=True, seed=t.seed, captions=t.captions.enabled)
     sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=t.seed)
     train_loader = build_dataloader(train_ds, per_rank, train=True, sampler=sampler, seed=t.seed)
     eval_bs = t.eval_batch_size or max(1, t.batch_size // info.world_size)
 
-    def eval_loader(items):
-        dataset = ClipDataset(items, cfg, train=False, seed=t.seed)
+    def eval_loader(items, data_cfg=cfg):
+        dataset = ClipDataset(items, data_cfg, train=False, seed=t.seed)
         shard = distributed.ShardSampler(len(dataset), info.rank, info.world_size)
         return build_dataloader(dataset, eval_bs, train=False, sampler=shard)
 
@@ -171,7 +185,39 @@ def _loaders(recipe: Recipe, cfg, items, model, info: distributed.DistInfo):
     val_loader = eval_loader(val_items) if val_items is not None else None
     log.info("data: %d train clips, %s%d test clips; %d clip(s) per process per forward pass", len(train_items),
              f"{len(val_items)} validation clips, " if val_items else "", len(test_items), per_rank)
-    return train_loader, val_loader, test_loader, [str(i.path) for i in test_items]
+    static_evals = {}
+    if recipe.cotrain is not None:
+        train_loader, static_evals = _cotrain_loaders(recipe, train_ds, items[3], model, info, per_rank, eval_loader)
+    return train_loader, val_loader, test_loader, [str(i.path) for i in test_items], static_evals
+
+
+def _cotrain_loaders(recipe: Recipe, video_ds, static_items: dict, model, info, per_rank: int, eval_loader):
+    """The co-training train loader (one domain per batch, S4D repeat factors) and the static sets'
+    test loaders (those with ``evaluate``). Static labels are remapped onto the model's classes by name:
+    the text classifier unifies the label spaces; images of a class the model lacks are left out."""
+    t, c = recipe.train, recipe.cotrain
+    datasets, names, repeats, evals = [video_ds], ["video"], [c.video_repeat], {}
+    for s in c.static:
+        data_cfg = check_compatible(model, s.data)
+        # A model with its own class names reads label indices as they are; a label-set model takes
+        # each static set's labels by class name.
+        classes = (list(model.class_names) if model.config.classes is not None
+                   else list(get_label_set(data_cfg.label_set).classes))
+        train_items, test_items = static_items[s.name]
+        train_items = remap_to_classes(train_items, classes, model.class_names, s.name)
+        check_labels(train_items, len(model.class_names), f"the train split of static set {s.name}")
+        datasets.append(ClipDataset(train_items, data_cfg, train=True, seed=t.seed))
+        names.append(s.name)
+        repeats.append(s.repeat)
+        if test_items is not None:
+            evals[s.name] = eval_loader(remap_to_classes(test_items, classes, model.class_names, s.name), data_cfg)
+    dataset = DomainDataset(datasets, names)
+    sampler = DomainBatchSampler(dataset.sizes, repeats, per_rank, seed=t.seed, rank=info.rank,
+                                 world_size=info.world_size, names=names)
+    counts = ", ".join(f"{n} {b} batches ({r:g} x {len(d)})"
+                       for n, b, r, d in zip(names, sampler.batches_per_domain(), repeats, datasets, strict=True))
+    log.info("co-training: %s per epoch; heads %s", counts, model.config.heads)
+    return build_domain_loader(dataset, sampler, recipe.data.num_workers, recipe.data.pin_memory), evals
 
 
 def _optimizer(model, t, caption_loss: CaptionContrastiveLoss | None = None) -> torch.optim.Optimizer:
@@ -303,6 +349,8 @@ class _Fit:
     start_epoch: int = 0
     best: dict | None = None
     caption_loss: CaptionContrastiveLoss | None = None
+    static_evals: dict = dataclasses.field(default_factory=dict)  # co-training: name -> test loader
+    domains: list | None = None  # co-training: domain names by index
 
 
 def _fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.DistInfo, logs: _Logs, cfg,
@@ -329,7 +377,7 @@ def _setup_fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.D
                     spec.name, spec.fine_tune_from)
     model = build_model(recipe)
     cfg = check_compatible(model, cfg)
-    train_loader, val_loader, test_loader, test_paths = _loaders(recipe, cfg, items, model, info)
+    train_loader, val_loader, test_loader, test_paths, static_evals = _loaders(recipe, cfg, items, model, info)
     model.to(device)
     caption_loss = _caption_loss(recipe, model, cfg, items, device)
     optimizer = _optimizer(model, t, caption_loss)
@@ -343,17 +391,21 @@ def _setup_fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.D
             log.info("resuming %s: no checkpoint yet, starting at epoch 0", run.path)
     net = model
     if info.enabled:
-        # captions alone leave the class-text path (and PN's negative bank) without gradients
+        # Parameters a step may leave without a gradient: the class-text path (and PN's negative bank)
+        # when training on captions alone, the other domain's head, a skipped TDA on a still batch, MoAE
+        # experts no token was routed to.
+        unused = (t.captions.mode == "only" or recipe.cotrain is not None or model.config.heads == "separate"
+                  or bool(model.config.adapters.moe.enabled))
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=t.captions.mode == "only")
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused)
     if t.compile:
         net = torch.compile(net)
     return _Fit(model, net, optimizer, precision, train_loader,
                 select_loader={"val": val_loader}.get(t.selection, test_loader),
                 select_split="val" if t.selection == "val" else "test", test_loader=test_loader,
                 test_paths=test_paths, mix_cfg=cfg if (cfg.mix_prob_mixup + cfg.mix_prob_fmix) > 0 else None,
-                start_epoch=start_epoch, best=best, caption_loss=caption_loss)
+                start_epoch=start_epoch, best=best, caption_loss=caption_loss, static_evals=static_evals,
+                domains=train_loader.dataset.names if recipe.cotrain is not None else None)
 
 
 def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs: _Logs, fit: _Fit,
@@ -368,7 +420,7 @@ def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs:
                                 clip_grad_norm=t.clip_grad_norm, max_steps=t.max_steps_per_epoch,
                                 dist_info=info, progress=t.progress, caption_loss=fit.caption_loss,
                                 caption_weight=t.captions.caption_weight,
-                                classification_weight=t.captions.classification_weight)
+                                classification_weight=t.captions.classification_weight, domains=fit.domains)
     except NonFiniteLossError as err:
         log.error("%s", err)
         raise
@@ -378,6 +430,9 @@ def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs:
     if fit.caption_loss is not None:
         row.update({"train_caption_loss": stats.caption_loss,
                     "caption_scale": float(fit.caption_loss.scale().detach())})
+    for name, d in stats.domains.items():  # co-training: per-domain training metrics
+        row.update({f"train_loss_{name}": d["loss"], f"train_acc_{name}": d["accuracy"],
+                    f"train_clips_{name}": d["clips"]})
     evaluated = (epoch + 1) % t.eval_every == 0 or epoch == t.epochs - 1
     output = None
     if evaluated:
@@ -387,6 +442,11 @@ def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs:
         m = output.metrics()
         row.update({"eval_split": fit.select_split, "eval_loss": m["loss"], "eval_uar": m["uar"],
                     "eval_war": m["war"]})
+        for name, loader in fit.static_evals.items():  # co-training: each evaluated static set's test split
+            sm = evaluate(model, loader, device=info.device, precision=fit.precision,
+                          num_classes=model.config.num_classes, dist_info=info, progress=t.progress,
+                          desc=f"eval {name}").metrics()
+            row.update({f"eval_{name}_loss": sm["loss"], f"eval_{name}_uar": sm["uar"], f"eval_{name}_war": sm["war"]})
         if t.selection != "last":
             value = m[t.select_metric]
             if fit.best is None or value > fit.best["value"]:
@@ -406,8 +466,12 @@ def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs:
     distributed.barrier(info)
     summary = (f"epoch {epoch}/{t.epochs - 1}: train loss {stats.loss:.4f} acc {stats.accuracy:.2f}% "
                f"({stats.clips_per_second:.1f} clips/s, {stats.seconds:.0f} s)")
+    for name, d in stats.domains.items():
+        summary += f"; {name} loss {d['loss']:.4f} acc {d['accuracy']:.2f}%"
     if evaluated:
         summary += f"; {fit.select_split} UAR {row['eval_uar']:.2f} WAR {row['eval_war']:.2f}"
+        for name in fit.static_evals:
+            summary += f"; {name} test UAR {row[f'eval_{name}_uar']:.2f} WAR {row[f'eval_{name}_war']:.2f}"
     log.info("%s", summary)
     return output
 

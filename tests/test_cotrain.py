@@ -1,0 +1,180 @@
+"""Static-for-dynamic co-training: the domain batch sampler keeps S4D's repeat factors over an epoch, and a
+tiny co-trained run (videos + stills) trains, reports per-domain metrics and resumes exactly."""
+
+import json
+from collections import Counter
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from peclip.cli import main
+from peclip.data.cotrain import DomainBatchSampler, DomainDataset, remap_to_classes
+from peclip.data.manifest import ClipItem
+from peclip.data.synthetic import ShapeSpec, write_shape_dataset
+from peclip.train import trainer
+from peclip.train.config import load_recipe
+
+
+def _domain_of(index, sizes):
+    return 0 if index < sizes[0] else 1
+
+
+@pytest.mark.parametrize("sizes,repeats", [((300, 1000), (1.0, 0.5)), ((1170, 2870), (1.0, 0.5)),
+                                           ((500, 700), (1.0, 2.3))])
+def test_the_mixed_sampler_keeps_the_repeat_ratio_over_an_epoch(sizes, repeats):
+    sampler = DomainBatchSampler(sizes, repeats, batch_size=8, seed=3)
+    sampler.set_epoch(1)
+    seen = Counter()
+    for batch in sampler:
+        domains = {_domain_of(i, sizes) for i in batch}
+        assert len(domains) == 1 and len(batch) == 8  # one domain per batch
+        seen[domains.pop()] += len(batch)
+    expected = [r * n for n, r in zip(sizes, repeats, strict=True)]
+    share = seen[1] / (seen[0] + seen[1])
+    assert abs(share - expected[1] / sum(expected)) < 0.02
+    assert all(abs(seen[d] - expected[d]) <= 8 for d in (0, 1))  # only the last part-batch is dropped
+
+
+def test_a_domain_repeated_more_than_once_sees_every_sample_before_any_twice():
+    sampler = DomainBatchSampler([10, 20], [2.5, 1.0], batch_size=5, seed=0)
+    video = [i for b in sampler for i in b if i < 10]
+    counts = Counter(video)
+    assert len(video) == 25 and set(counts) == set(range(10)) and set(counts.values()) == {2, 3}
+
+
+def test_processes_train_on_the_same_domain_in_every_step_with_disjoint_samples():
+    ranks = [DomainBatchSampler([64, 96], [1.0, 0.5], batch_size=4, seed=1, rank=r, world_size=2) for r in (0, 1)]
+    for s in ranks:
+        s.set_epoch(2)
+    steps = list(zip(*[list(s) for s in ranks], strict=True))
+    assert len(steps) == len(ranks[0]) == 64 // 8 + 48 // 8
+    for a, b in steps:
+        assert _domain_of(a[0], (64, 96)) == _domain_of(b[0], (64, 96)) and not set(a) & set(b)
+
+
+def test_an_epoch_is_a_function_of_seed_and_epoch():
+    a, b = DomainBatchSampler([40, 40], [1.0, 0.5], 4, seed=5), DomainBatchSampler([40, 40], [1.0, 0.5], 4, seed=5)
+    a.set_epoch(3), b.set_epoch(3)
+    assert list(a) == list(b)
+    b.set_epoch(4)
+    assert list(a) != list(b)
+
+
+def test_a_domain_too_small_for_one_batch_is_refused_with_its_name():
+    with pytest.raises(ValueError, match="rafdb gives no batch per epoch: 3 samples"):
+        DomainBatchSampler([100, 6], [1.0, 0.5], 4, names=["video", "rafdb"])
+
+
+def test_the_domain_dataset_tags_each_sample_with_its_domain():
+    data = DomainDataset([[("v", 0)] * 3, [("s", 1)] * 2], ["video", "shapes"])
+    assert [data[i][2] for i in range(5)] == [0, 0, 0, 1, 1] and data.locate(4) == (1, 1)
+
+
+def test_static_labels_are_remapped_onto_the_models_classes_by_name():
+    items = [ClipItem("a.png", 0), ClipItem("b.png", 7), ClipItem("c.png", 3)]  # basic8: happiness, contempt, anger
+    basic8 = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear", "contempt"]
+    kept = remap_to_classes(items, basic8, ["anger", "happiness"], "affectnet8")
+    assert [(str(i.path), i.label) for i in kept] == [("a.png", 1), ("c.png", 0)]  # contempt left out
+
+
+# ------------------------------------------------------------------------------------ a co-trained run
+
+@pytest.fixture()
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _recipe(tmp_path, heads="shared", moe=False):
+    stills = write_shape_dataset(tmp_path / "stills", 16, 8, ShapeSpec(colours="fixed"))
+    text = f"""
+base: synthetic
+model:
+  overrides:
+    num_frames: 4
+    heads: {heads}
+    adapters.moe.enabled: {str(moe).lower()}
+    adapters.moe.last_blocks: 1
+synthetic: {{num_train: 16, num_test: 8, num_frames: 4}}
+data: {{mix_prob_mixup: 0.4, mix_prob_fmix: 0.3}}
+train: {{epochs: 2, batch_size: 4, progress: false, lr_adapters: 1.0e-2, schedule: {{t_initial: 2}}}}
+cotrain:
+  static:
+    - name: shapes
+      repeat: 0.5
+      evaluate: true
+      data: {{dataset: custom, manifest: {stills / 'manifest.csv'}, augment: mafw, num_workers: 0}}
+"""
+    path = tmp_path / "co.yaml"
+    path.write_text(text)
+    return path
+
+
+def _state(run):
+    weights = load_file(str(run / "checkpoints" / "last" / "trainable.safetensors"))
+    lines = (run / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [{k: v for k, v in zip(header, line.split(","), strict=True) if k not in ("clips_per_s", "train_seconds")}
+            for line in lines[1:]]
+    return weights, rows, json.loads((run / "results.json").read_text())
+
+
+def test_a_co_trained_run_reports_per_domain_metrics_and_resumes_exactly(tmp_path, monkeypatch, one_thread, capsys):
+    recipe = _recipe(tmp_path, heads="separate", moe=True)
+    assert load_recipe(recipe).cotrain.static[0].repeat == 0.5
+    assert main(["train", "--recipe", str(recipe), "--output-dir", str(tmp_path), "--name", "unbroken"]) == 0
+    real = trainer.train_one_epoch
+
+    def interrupted(*args, epoch, **kwargs):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real(*args, epoch=epoch, **kwargs)
+
+    monkeypatch.setattr(trainer, "train_one_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["train", "--recipe", str(recipe), "--output-dir", str(tmp_path), "--name", "broken"])
+    monkeypatch.setattr(trainer, "train_one_epoch", real)
+    assert main(["train", "--resume", str(tmp_path / "broken")]) == 0
+    capsys.readouterr()
+    weights_a, rows_a, results_a = _state(tmp_path / "unbroken")
+    weights_b, rows_b, results_b = _state(tmp_path / "broken")
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert rows_a == rows_b and results_a["last"] == results_b["last"]
+    row = rows_a[-1]
+    # 16 videos x 1.0 in batches of 4, 16 stills x 0.5: 4 video batches and 2 still batches per epoch
+    assert (row["train_clips_video"], row["train_clips_shapes"]) == ("16", "8")
+    for key in ("train_loss_video", "train_acc_shapes", "eval_shapes_uar", "eval_shapes_war", "eval_war"):
+        assert row[key] not in ("", "nan"), key
+    assert any(k.startswith("domain_heads.") for k in weights_a)  # separate heads were trained and saved
+    assert any(".mlp.adapter." in k for k in weights_a)  # and the MoAE
+    log = (tmp_path / "unbroken" / "log.txt").read_text()
+    assert "co-training: video 4 batches (1 x 16), shapes 2 batches (0.5 x 16)" in log
+    assert "shapes loss" in log and "shapes test UAR" in log
+
+
+@pytest.mark.slow
+def test_co_training_on_two_cpu_processes_matches_one(tmp_path, one_thread, capsys):
+    import os
+    import subprocess
+    import sys
+
+    recipe = _recipe(tmp_path, heads="separate")
+    args = ["train", "--recipe", str(recipe), "--output-dir", str(tmp_path), "--set", "train.epochs=1",
+            "--set", "data.mix_prob_mixup=0", "--set", "data.mix_prob_fmix=0", "--set", "train.device=cpu"]
+    assert main([*args, "--name", "one"]) == 0
+    capsys.readouterr()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "peclip.cli", *args, "--name", "two"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    w1, rows1, _ = _state(tmp_path / "one")
+    w2, rows2, _ = _state(tmp_path / "two")
+    for key in w1:
+        torch.testing.assert_close(w2[key], w1[key], rtol=1e-4, atol=1e-5, msg=key)
+    for key in ("train_clips_video", "train_clips_shapes"):
+        assert rows1[0][key] == rows2[0][key]
+    assert float(rows2[0]["train_loss_shapes"]) == pytest.approx(float(rows1[0]["train_loss_shapes"]), rel=1e-4)
