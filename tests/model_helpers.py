@@ -19,6 +19,9 @@ def activate_tda(model: peclip.PEClip, std: float = 0.2, seed: int = 1) -> None:
         for adapter in model.adapters():
             if hasattr(adapter, "rnn"):
                 adapter.up_proj.weight.copy_(torch.randn(adapter.up_proj.weight.shape, generator=gen) * std)
+                # a dynamic scale ReLU(w.x + b) that is 0 for every token blocks every gradient of the branch
+                # (whether it is depends on the random init); a positive bias keeps it active
+                adapter.scale.bias.fill_(1.0)
 
 
 def random_video(batch: int, frames: int, size: int = 32, seed: int = 0) -> torch.Tensor:

@@ -62,13 +62,14 @@ def two_people_video(tmp_path_factory):
 def test_predict_on_a_photo_of_four_people_gives_one_row_per_face(group_photo, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["predict", str(group_photo), "--model", "test-clip-vit-b16", "-o", str(out)]) == 0
+    # a photo goes the still-image way (docs/stills.md): one row per face, left to right, and a bar chart
     rows = list(csv.DictReader((out / "four_people.csv").open()))
-    assert len(rows) == 4 and sorted(int(r["track"]) for r in rows) == [0, 1, 2, 3]
-    assert all(r["face"] == "True" and r["top"] for r in rows) and {r["window"] for r in rows} == {"0"}
+    assert len(rows) == 4 and [int(r["face"]) for r in rows] == [0, 1, 2, 3]
+    assert all(r["top"] for r in rows)
     doc = json.loads((out / "four_people.json").read_text())
-    assert [t["track"] for t in doc["summary"]["tracks"]] == [0, 1, 2, 3]
+    assert len(doc["faces"]) == 4
     assert doc["settings"]["faces"]["detector"] == "retinaface" and doc["settings"]["faces"]["align"] is True
-    assert "person (face track) 3" in capsys.readouterr().out
+    assert "face 3 at" in capsys.readouterr().out
 
 
 def test_two_people_in_a_video_get_a_timeline_each_and_a_panel_each(two_people_video, tmp_path):

@@ -14,7 +14,7 @@ def _predict(image, weights, out, *extra):
     code = main(["predict", str(image), "--model", "test-clip-vit-b16", "--pretrained", str(weights),
                  "--no-face-detection", "--no-plot", "-o", str(out), *extra])
     assert code == 0
-    rows = json.loads((out / "face.json").read_text())["timeline"]
+    rows = json.loads((out / "face.json").read_text())["faces"]  # a photo: one row per face
     return np.array([[v for k, v in row.items() if k.startswith("p_")] for row in rows], dtype=float)
 
 

@@ -93,8 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     from peclip.atomic import check_output_dir
     from peclip.predict.models import ModelRequest, build_model
-    from peclip.predict.runner import predict_video
-    from peclip.predict.stills import predict_image, write_face_table
+    from peclip.predict.stills import write_face_table
 
     check_output_dir(args.output, "--output")  # before any model is built or video decoded
     files, failures = find_inputs(args.inputs, recursive=args.recursive)
@@ -105,19 +104,13 @@ def run(args: argparse.Namespace) -> int:
     stems = _unique_stems(files)
     images = []
     for path in tqdm(files, desc="inputs", unit="file", disable=not many):
-        is_image = path.suffix.lower() in IMAGE_SUFFIXES
         try:
-            if is_image:  # a photo: one row per face, a bar chart, the labels drawn
-                result = predict_image(model, path, detect_faces=options.detect_faces, batch_size=options.batch_size,
-                                       face_settings=faces)
-                written = result.save(args.output, stem=stems[path], plot=not args.no_plot)
-            else:
-                result = predict_video(model, path, options, progress=not many, face_settings=faces)
-                written = result.save(args.output, stem=stems[path], plot=not args.no_plot, overlay=args.overlay)
+            result, written = _predict_one(model, path, stems[path], options, faces, args, progress=not many)
         except _FILE_ERRORS as err:
             failures.append((str(path), str(err)))
             log.error("%s: %s", path, err)
             continue
+        is_image = path.suffix.lower() in IMAGE_SUFFIXES
         (_print_image_summary if is_image else _print_summary)(result, written)
         images += [result] if is_image else []
         if not result.has_face:
@@ -125,6 +118,21 @@ def run(args: argparse.Namespace) -> int:
     if len(images) > 1:
         print(f"faces of all {len(images)} images: {write_face_table(images, args.output)}")
     return _report_failures(failures, no_face, total)
+
+
+def _predict_one(model, path: Path, stem: str, options: PredictOptions, faces: dict, args: argparse.Namespace,
+                 progress: bool):
+    """One input: a photo (one row per face, a bar chart, the labels drawn) or a video (a timeline)."""
+    # Deferred on purpose (see run).
+    from peclip.predict.runner import predict_video
+    from peclip.predict.stills import predict_image
+
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        result = predict_image(model, path, detect_faces=options.detect_faces, batch_size=options.batch_size,
+                               face_settings=faces)
+        return result, result.save(args.output, stem=stem, plot=not args.no_plot)
+    result = predict_video(model, path, options, progress=progress, face_settings=faces)
+    return result, result.save(args.output, stem=stem, plot=not args.no_plot, overlay=args.overlay)
 
 
 def _report_failures(failures: list, no_face: list[str], total: int) -> int:

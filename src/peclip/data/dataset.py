@@ -266,10 +266,11 @@ def scan_split(cfg: DataConfig, split: str, fold: int | None = None, progress: b
     items = read_split(cfg, split, fold, problems, warnings)
     report = scan_items(items, get_label_set(cfg.label_set), problems, order=cfg.frame_order, deep=deep,
                         allow_unlabelled=allow_unlabelled, progress=progress, read_warnings=warnings)
-    manifest = Path(cfg.manifest)
-    hint = root_hint(report, cfg.root, manifest if manifest.is_dir() else manifest.parent)
-    if hint:
-        report.hints.append(hint)
+    if cfg.manifest is not None:  # still-image sets are read from their root, with no manifest
+        manifest = Path(cfg.manifest)
+        hint = root_hint(report, cfg.root, manifest if manifest.is_dir() else manifest.parent)
+        if hint:
+            report.hints.append(hint)
     return report
 
 

@@ -10,6 +10,7 @@ axis, so no timeline) and the picture with each face's box and label drawn on it
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -206,7 +207,8 @@ def predict_image(model: PEClip, path: str | os.PathLike, *, detect_faces: bool 
     settings = {"model": model.config.name, "pretrained": model.pretrained, "checkpoint": model.checkpoint,
                 "random_weights": model.random_weights, "input_size": size, "num_frames": model.preprocess.num_frames,
                 "stills": model.config.temporal.stills if model.config.temporal.enabled else "no temporal adapter",
-                "detect_faces": detect_faces, "class_texts": list(model.class_texts)}
+                "detect_faces": detect_faces, "class_texts": list(model.class_texts),
+                "faces": dataclasses.asdict(face_options) if detect_faces else None}
     return ImagePrediction(str(path), list(model.class_names), width, height,
                            [(b.box.x0, b.box.y0, b.box.x1, b.box.y1) for b in faces],
                            [(b.face.x0, b.face.y0, b.face.x1, b.face.y1) for b in faces],

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import av
 
-from peclip.data.video import Frame, VideoReadError, open_video
+from peclip.data.video import DecodeReport, Frame, VideoReadError, open_video
 from peclip.faces.options import FaceOptions
 from peclip.predict.source import FaceFrameSource
 
@@ -312,6 +312,11 @@ class LiveFeed:
             del self.walls[i]
             self.images.pop(i, None)
             self.dropped_before.pop(i, None)
+
+    def report(self) -> DecodeReport:
+        """A live source promises no length: every frame that arrived was decoded (stream faults are the
+        capture's business, with its reconnects and summary)."""
+        return DecodeReport(self._count, None, 0, "", self.fps or 0.0)
 
     def __enter__(self) -> LiveFeed:
         return self

@@ -220,8 +220,8 @@ class LiveSession:
                     for job in windows.push(frame, wall, dropped):
                         scorer.submit(job)
                     if image is not None and (self.overlay_path or (self.server and self.server.watched)):
-                        label = self._label(frame.track) if frame.box is not None else None
-                        drawn = draw_frame(image, frame.box, label, frame.time)
+                        faces = [(f.box, self._label(f.track), f.track) for f in frame.faces if f.box is not None]
+                        drawn = draw_frame(image, faces, frame.time)
                         if self.overlay_path:
                             if writer is None:
                                 writer = OverlayWriter(self.overlay_path, image.shape[1], image.shape[0],
