@@ -1,7 +1,10 @@
-"""Small, self-describing checkpoints: ``config.json`` + ``trainable.safetensors`` (trainable weights only).
+"""Small, self-describing checkpoints: ``config.json`` + ``trainable.safetensors``.
 
-Loading rebuilds the model from the config, then loads the trainable tensors strictly: a missing,
-unexpected or mis-shaped tensor is an error that names it. No pickle, so loading cannot run code.
+``trainable.safetensors`` holds what the model's ``checkpoint_tensors()`` names: for PE-CLIP its
+trainable weights only (the frozen CLIP comes from its weights file); for a light model (fully
+trainable) every parameter and buffer, BatchNorm statistics included. Loading rebuilds the model from
+the config (its family says which, :mod:`peclip.factory`), then loads those tensors strictly: a
+missing, unexpected or mis-shaped tensor is an error that names it. No pickle, so loading cannot run code.
 """
 
 from __future__ import annotations
@@ -17,23 +20,21 @@ from safetensors.torch import load_file, save_file
 
 from peclip.atomic import atomic_write, atomic_write_text
 from peclip.config import RuntimeOptions
-from peclip.factory import create_model
+from peclip.factory import create_model, family_of
 from peclip.layout import CONFIG_FILE, WEIGHTS_FILE, resolve_checkpoint
-from peclip.model import PEClip
-
 log = logging.getLogger(__name__)
 
 FORMAT = "peclip-checkpoint/1"
 
 
-def save(model: PEClip, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+def save(model, directory: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write ``model``'s config and trainable weights into ``directory`` (created; files replaced atomically)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "model": model.config.to_dict(), "pretrained": model.pretrained,
             "class_names": model.class_names, "class_texts": model.class_texts,
             "runtime": model.runtime.to_dict(), **(extra or {})}
-    tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.named_trainable_parameters()}
+    tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.checkpoint_tensors().items()}
     atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
     atomic_write_text(directory / CONFIG_FILE, json.dumps(meta, indent=2))
     return directory
@@ -62,7 +63,7 @@ def resolve(path: str | os.PathLike) -> Path:
 
 def load(directory: str | os.PathLike, pretrained: str | None = None,
          map_location: str | torch.device = "cpu", runtime: RuntimeOptions | dict | None = None,
-         **overrides) -> PEClip:
+         **overrides):
     """Rebuild the model saved in ``directory`` (a checkpoint or a run folder) and load it strictly.
 
     ``pretrained`` gives the frozen CLIP weights (tag or file). By default the value recorded at save
@@ -76,7 +77,11 @@ def load(directory: str | os.PathLike, pretrained: str | None = None,
     recorded = meta.get("pretrained")
     source = recorded if pretrained is None else pretrained
     source = None if source in (None, "", "none") else source
-    if source is None and "init_seed" in meta:
+    if family_of(meta["model"]).whole_checkpoint:
+        # every tensor comes from the checkpoint: the pretrained weights it started from are not needed
+        model = create_model(meta["model"], **overrides)
+        source = recorded
+    elif source is None and "init_seed" in meta:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(meta["init_seed"]))
             model = create_model(meta["model"], **overrides)
@@ -85,7 +90,7 @@ def load(directory: str | os.PathLike, pretrained: str | None = None,
         if source is None and recorded:
             log.warning("loading %s onto a randomly initialised CLIP; it was trained on %r weights", directory,
                         recorded)
-    if "class_texts" in meta and meta["class_texts"] != model.class_texts:
+    if meta.get("class_texts") is not None and meta["class_texts"] != model.class_texts:
         model.set_class_texts(meta["class_texts"], meta.get("class_names"))
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
@@ -107,9 +112,10 @@ def _runtime_changes(runtime: RuntimeOptions | dict | None) -> dict:
     return runtime.to_dict() if isinstance(runtime, RuntimeOptions) else dict(runtime)
 
 
-def load_trainable_state(model: PEClip, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
-    """Copy ``state`` into the model's trainable parameters; every key and shape must match."""
-    own = dict(model.named_trainable_parameters())
+def load_trainable_state(model, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
+    """Copy ``state`` into the model's checkpoint tensors (``checkpoint_tensors()``); every key and shape
+    must match."""
+    own = model.checkpoint_tensors()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong = [f"{k}: {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the model"
