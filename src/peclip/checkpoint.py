@@ -22,6 +22,7 @@ from peclip.atomic import atomic_write, atomic_write_text
 from peclip.config import RuntimeOptions
 from peclip.factory import create_model, family_of
 from peclip.layout import CONFIG_FILE, WEIGHTS_FILE, resolve_checkpoint
+
 log = logging.getLogger(__name__)
 
 FORMAT = "peclip-checkpoint/1"

@@ -24,6 +24,7 @@ COMMANDS = {
     "prepare": "prepare",
     "scan": "scan",
     "predict": "predict",
+    "export": "export",
 }
 
 

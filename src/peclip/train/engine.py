@@ -56,12 +56,14 @@ class EpochStats:
 def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, *, epoch: int,
                     device: torch.device, precision: str = "fp32", mix_cfg=None, seed: int = 0,
                     grad_accum: int = 1, clip_grad_norm: float | None = None, max_steps: int | None = None,
-                    dist_info: DistInfo | None = None, progress: bool = True) -> EpochStats:
+                    dist_info: DistInfo | None = None, progress: bool = True, distiller=None) -> EpochStats:
     """Train ``model`` for one epoch of ``loader`` (micro-batches of ``(video (B, T, 3, H, W), label (B,))``).
 
     One optimizer step per ``grad_accum`` micro-batches (leftover micro-batches at the end are not
     used). ``mix_cfg`` (a DataConfig) turns on Mixup/FMix; ``None`` trains on plain batches. Under DDP
-    gradients are synchronised on the last micro-batch of each step only.
+    gradients are synchronised on the last micro-batch of each step only. ``distiller``
+    (:class:`peclip.train.distill.Distiller`) replaces the loss by the distillation loss; batches may
+    then carry cached teacher logits as a third element.
     """
     info = dist_info or DistInfo(device=device)
     model.train()
@@ -82,7 +84,9 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     optimizer.zero_grad(set_to_none=True)
     for step in range(steps):
         for micro in range(grad_accum):
-            videos, labels = next(batches)
+            batch = next(batches)
+            videos, labels = batch[0], batch[1]
+            cached = batch[2] if len(batch) > 2 else None  # (B, C) teacher logits (distillation cache)
             videos = videos.to(device, non_blocking=True)
             labels = torch.as_tensor(labels).to(device, non_blocking=True)
             mixed = mix_batch(videos, labels, rng, mix_cfg) if mix_cfg is not None else None
@@ -90,7 +94,11 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
             with contextlib.nullcontext() if sync else model.no_sync():  # backward must run inside no_sync
                 with autocast(device, precision):
                     logits = model(mixed.videos if mixed is not None else videos).float()  # (B, C)
-                loss = mixed_cross_entropy(logits, mixed) if mixed is not None else F.cross_entropy(logits, labels)
+                if distiller is not None:
+                    inputs = mixed.videos if mixed is not None else videos
+                    loss = distiller.loss(logits, labels, inputs, mixed, cached)
+                else:
+                    loss = mixed_cross_entropy(logits, mixed) if mixed is not None else F.cross_entropy(logits, labels)
                 if any_rank(not bool(torch.isfinite(loss)), info):
                     bar.close()
                     raise NonFiniteLossError(epoch, step, float(loss.detach()))
