@@ -25,6 +25,7 @@ COMMANDS = {
     "scan": "scan",
     "predict": "predict",
     "export": "export",
+    "image-folds": "image_folds",
 }
 
 

@@ -97,11 +97,14 @@ BASIC7 = LabelSet("basic7", _BASIC7)
 #: MAFW's 11 classes, DFER-CLIP order.
 MAFW11 = LabelSet("mafw11", _BASIC7 + _MAFW_EXTRA)
 
-LABEL_SETS = {s.name: s for s in (BASIC7, MAFW11)}
+#: KMU-FED's six classes (no neutral), in basic7's order.
+BASIC6 = LabelSet("basic6", tuple(c for c in _BASIC7 if c != "neutral"))
+
+LABEL_SETS = {s.name: s for s in (BASIC7, MAFW11, BASIC6)}
 
 
 def get_label_set(name: str) -> LabelSet:
-    """The label set called ``name`` (``basic7`` or ``mafw11``)."""
+    """The label set called ``name`` (``basic7``, ``mafw11`` or ``basic6``)."""
     try:
         return LABEL_SETS[name]
     except KeyError:
