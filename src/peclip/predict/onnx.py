@@ -19,8 +19,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -33,6 +31,23 @@ from peclip.light import ShuffViTDFER
 log = logging.getLogger(__name__)
 
 METADATA_KEY = "peclip"
+_INSTALL = "ONNX export and the onnx engine need the onnx extra: pip install 'peclip[onnx]' (onnx, onnxruntime)"
+
+
+def _onnx():
+    try:
+        import onnx  # optional dependency (the onnx extra): imported only when exporting
+    except ImportError as err:
+        raise RuntimeError(_INSTALL) from err
+    return onnx
+
+
+def _onnxruntime():
+    try:
+        import onnxruntime  # optional dependency (the onnx extra): imported only when running an exported model
+    except ImportError as err:
+        raise RuntimeError(_INSTALL) from err
+    return onnxruntime
 OPSET = 17
 
 
@@ -50,6 +65,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, opset: int = OPSET) -
     meta = {"model": model.config.to_dict(), "class_names": list(model.class_names),
             "num_frames": p.num_frames, "input_size": p.size, "pretrained": model.pretrained,
             "checkpoint": model.checkpoint, "random_weights": model.random_weights}
+
+    onnx = _onnx()
 
     def write(tmp: Path) -> None:
         # The tracer warns about Python-side shape checks (constant for a fixed T and size, which the graph
@@ -78,6 +95,7 @@ class OnnxModel(nn.Module):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist; write one with `peclip export RUN --onnx {path.name}`")
+        ort = _onnxruntime()
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
