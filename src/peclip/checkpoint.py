@@ -1,9 +1,12 @@
-"""Small, self-describing checkpoints: ``config.json`` + ``trainable.safetensors`` (trainable weights only).
+"""Small, self-describing checkpoints: ``config.json`` + ``trainable.safetensors``.
 
-Loading rebuilds the model from the config, then loads the trainable tensors strictly: a missing,
-unexpected or mis-shaped tensor is an error that names it, and so is a tensor holding NaN or inf
-(damaged bytes). No pickle, so loading cannot run code. A model on a random CLIP records the seed of
-that CLIP (``clip_seed``), so loading rebuilds it exactly; one whose random CLIP no seed describes is
+``trainable.safetensors`` holds what the model's ``checkpoint_tensors()`` names: for PE-CLIP its
+trainable weights only (the frozen CLIP comes from its weights file); for a light model (fully
+trainable) every parameter and buffer, BatchNorm statistics included. Loading rebuilds the model from
+the config (its family says which, :mod:`peclip.factory`), then loads those tensors strictly: a
+missing, unexpected or mis-shaped tensor is an error that names it, and so is a tensor holding NaN or
+inf (damaged bytes). No pickle, so loading cannot run code. A model on a random CLIP records the seed
+of that CLIP (``clip_seed``), so loading rebuilds it exactly; one whose random CLIP no seed describes is
 refused at save time rather than saved into a checkpoint that would load as a different model.
 """
 
@@ -21,16 +24,15 @@ from safetensors.torch import load_file, save_file
 from peclip.atomic import atomic_write, atomic_write_text
 from peclip.backbone import check_finite
 from peclip.config import RuntimeOptions
-from peclip.factory import create_model
+from peclip.factory import create_model, family_of
 from peclip.layout import CONFIG_FILE, WEIGHTS_FILE, resolve_checkpoint
-from peclip.model import PEClip
 
 log = logging.getLogger(__name__)
 
 FORMAT = "peclip-checkpoint/1"
 
 
-def save(model: PEClip, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+def save(model, directory: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write ``model``'s config and trainable weights into ``directory`` (created; files replaced atomically)."""
     directory = Path(directory)
     seed = {}
@@ -47,7 +49,7 @@ def save(model: PEClip, directory: str | os.PathLike, extra: dict | None = None)
             "class_names": model.class_names, "class_texts": model.class_texts,
             **({"negative_texts": model.negative_texts} if model.negative_texts is not None else {}),
             "runtime": model.runtime.to_dict(), **(extra or {})}
-    tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.named_trainable_parameters()}
+    tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.checkpoint_tensors().items()}
     atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
     atomic_write_text(directory / CONFIG_FILE, json.dumps(meta, indent=2))
     return directory
@@ -77,7 +79,7 @@ def resolve(path: str | os.PathLike) -> Path:
 
 def load(directory: str | os.PathLike, pretrained: str | None = None,
          map_location: str | torch.device = "cpu", runtime: RuntimeOptions | dict | None = None,
-         **overrides) -> PEClip:
+         **overrides):
     """Rebuild the model saved in ``directory`` (a checkpoint or a run folder) and load it strictly.
 
     ``pretrained`` gives the frozen CLIP weights (tag or file). By default the value recorded at save
@@ -93,7 +95,11 @@ def load(directory: str | os.PathLike, pretrained: str | None = None,
     source = None if source in (None, "", "none") else source
     if source is not None and (directory / source).is_file():
         source = str(directory / source)  # CLIP weights that travel with the checkpoint (e.g. clip.safetensors)
-    if source is None and "clip_seed" in meta:
+    if family_of(meta["model"]).whole_checkpoint:
+        # every tensor comes from the checkpoint: the pretrained weights it started from are not needed
+        model = create_model(meta["model"], **overrides)
+        source = recorded
+    elif source is None and "clip_seed" in meta:
         model = create_model(meta["model"], clip_seed=int(meta["clip_seed"]), **overrides)
     elif source is None and "init_seed" in meta:  # run folders written before clip_seed was recorded
         with torch.random.fork_rng(devices=[]):
@@ -107,8 +113,9 @@ def load(directory: str | os.PathLike, pretrained: str | None = None,
         elif source is None:
             log.warning("%s was saved with a random CLIP but records no seed for it (an older checkpoint): the "
                         "loaded model's frozen CLIP differs from the saved one", directory)
-    if "class_texts" in meta and (meta["class_texts"] != model.class_texts
-                                  or meta.get("negative_texts", model.negative_texts) != model.negative_texts):
+    if meta.get("class_texts") is not None and (meta["class_texts"] != model.class_texts
+                                                or meta.get("negative_texts") != getattr(model, "negative_texts",
+                                                                                         None)):
         model.set_class_texts(meta["class_texts"], meta.get("class_names"), meta.get("negative_texts"))
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
@@ -131,9 +138,10 @@ def _runtime_changes(runtime: RuntimeOptions | dict | None) -> dict:
     return runtime.to_dict() if isinstance(runtime, RuntimeOptions) else dict(runtime)
 
 
-def load_trainable_state(model: PEClip, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
-    """Copy ``state`` into the model's trainable parameters; every key and shape must match."""
-    own = dict(model.named_trainable_parameters())
+def load_trainable_state(model, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
+    """Copy ``state`` into the model's checkpoint tensors (``checkpoint_tensors()``); every key and shape
+    must match."""
+    own = model.checkpoint_tensors()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong = [f"{k}: {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the model"

@@ -31,6 +31,8 @@ COMMANDS = {
     "live": "live",
     "strip-captions": "strip_captions",
     "stills": "stills",
+    "export": "export",
+    "image-folds": "image_folds",
 }
 
 

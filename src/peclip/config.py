@@ -22,6 +22,17 @@ STILL_MODES = ("repeat", "skip")
 HEAD_MODES = ("shared", "separate")
 
 
+@dataclass(frozen=True)
+class Preprocess:
+    """What a model expects of its input frames: float RGB in [0, 1], ``size`` x ``size``."""
+
+    size: int
+    num_frames: int
+    normalize: bool  # the model applies mean/std itself when True
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
 @dataclass
 class BackboneConfig:
     """The frozen CLIP. ``arch`` (an open_clip model config dict) overrides ``name`` for tiny test models."""
@@ -289,6 +300,120 @@ class RuntimeOptions:
     @classmethod
     def from_dict(cls, data: dict | None) -> RuntimeOptions:
         return from_dict(cls, data, "runtime")
+
+
+# ------------------------------------------------------------------------------------------ light models
+
+#: ImageNet statistics: the light models' trunks were trained on them (torchvision and timm alike)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+LIGHT_TEMPORAL_KINDS = ("mean", "gru")
+
+
+@dataclass
+class FrameEncoderConfig:
+    """ShuffViT-DFER's two trunks on the same face crop (arXiv 2409.03438, docs/light.md).
+
+    ``shufflenet``: a torchvision builder (``shufflenet_v2_x1_0``), its ``fc`` replaced by the identity.
+    ``efficientvit``: a timm model name (``efficientvit_m2``), its classification head removed.
+    ``shufflenet_arch`` / ``efficientvit_arch`` replace the named architectures for tiny test models:
+    ``ShuffleNetV2(**shufflenet_arch)`` and ``timm.create_model(efficientvit, **efficientvit_arch)``.
+    """
+
+    shufflenet: str = "shufflenet_v2_x1_0"
+    efficientvit: str = "efficientvit_m2"
+    shufflenet_arch: dict | None = None
+    efficientvit_arch: dict | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.shufflenet, str) or not self.shufflenet.startswith("shufflenet_v2"):
+            raise ValueError(f"encoder.shufflenet={self.shufflenet!r} must be a torchvision ShuffleNetV2 builder, "
+                             "e.g. shufflenet_v2_x1_0")
+        if not isinstance(self.efficientvit, str) or not self.efficientvit.startswith("efficientvit_m"):
+            raise ValueError(f"encoder.efficientvit={self.efficientvit!r} must be a timm EfficientViT (MSRA) name, "
+                             "e.g. efficientvit_m2")
+        if self.shufflenet_arch is not None and set(self.shufflenet_arch) != {"stages_repeats", "stages_out_channels"}:
+            raise ValueError("encoder.shufflenet_arch must give exactly stages_repeats and stages_out_channels "
+                             f"(torchvision.models.ShuffleNetV2), got {sorted(self.shufflenet_arch)}")
+
+
+@dataclass
+class LightHeadConfig:
+    """The classifier after the concatenated features: (Linear - BatchNorm1d - ReLU - Dropout) per hidden
+    width, then Linear C. ShuffViT-DFER: hidden [512, 256], dropout 0.5."""
+
+    hidden: list[int] = field(default_factory=lambda: [512, 256])
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hidden, list) or not self.hidden:
+            raise ValueError(f"head.hidden={self.hidden!r} must list at least one width, e.g. [512, 256]")
+        for width in self.hidden:
+            check_positive_int("head", "hidden[]", width)
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"head.dropout={self.dropout!r} must be a number in [0, 1)")
+
+
+@dataclass
+class LightTemporalConfig:
+    """How the frames of a clip are combined (ours: ShuffViT-DFER is a single-frame model).
+
+    - ``mean``: the head classifies every frame; the clip's logits are the mean over frames (with one
+      frame, exactly the paper's model).
+    - ``gru``: the head's last hidden features of each frame go through a GRU over time; its final
+      state is classified (a linear layer to C). The order of frames matters.
+    """
+
+    kind: str = "mean"
+    hidden: int = 256
+
+    def __post_init__(self) -> None:
+        check_choice("temporal", "kind", self.kind, LIGHT_TEMPORAL_KINDS)
+        check_positive_int("temporal", "hidden", self.hidden)
+
+
+@dataclass
+class LightConfig:
+    """A light, fully trainable model (family ``light``): ShuffViT-DFER and its temporal variant.
+
+    Same conventions as :class:`ModelConfig`: ``num_frames`` per clip, classes from ``label_set`` or
+    ``classes``; frames come in [0, 1] and the model standardises them with ImageNet statistics.
+    """
+
+    name: str = "custom"
+    family: str = "light"
+    num_frames: int = 1
+    image_size: int = 224
+    label_set: str = "basic7"
+    classes: list[str] | None = None
+    encoder: FrameEncoderConfig = field(default_factory=FrameEncoderConfig)
+    head: LightHeadConfig = field(default_factory=LightHeadConfig)
+    temporal: LightTemporalConfig = field(default_factory=LightTemporalConfig)
+
+    def __post_init__(self) -> None:
+        if self.family != "light":
+            raise ValueError(f"LightConfig.family={self.family!r}; a light model's config says family: light")
+        check_positive_int("model", "num_frames", self.num_frames)
+        check_positive_int("model", "image_size", self.image_size)
+        if self.classes is None:
+            check_choice("model", "label_set", self.label_set, tuple(LABEL_SETS))
+        elif len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"model.classes={self.classes!r} must list at least two distinct class names")
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.classes) if self.classes is not None else list(LABEL_SETS[self.label_set].classes)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LightConfig:
+        return from_dict(cls, data, "model")
 
 
 def merge_overrides(base: dict, overrides: dict) -> dict:

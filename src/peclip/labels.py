@@ -108,11 +108,14 @@ MAFW11 = LabelSet("mafw11", _BASIC7 + _MAFW_EXTRA)
 #: the seven basic classes and contempt (AffectNet-8, FERPlus; still-image sets, docs/stills.md).
 BASIC8 = LabelSet("basic8", _BASIC7 + ("contempt",))
 
-LABEL_SETS = {s.name: s for s in (BASIC7, MAFW11, BASIC8)}
+#: KMU-FED's six classes (no neutral), in basic7's order.
+BASIC6 = LabelSet("basic6", tuple(c for c in _BASIC7 if c != "neutral"))
+
+LABEL_SETS = {s.name: s for s in (BASIC7, MAFW11, BASIC8, BASIC6)}
 
 
 def get_label_set(name: str) -> LabelSet:
-    """The label set called ``name`` (``basic7``, ``mafw11`` or ``basic8``)."""
+    """The label set called ``name`` (``basic7``, ``mafw11``, ``basic8`` or ``basic6``)."""
     try:
         return LABEL_SETS[name]
     except KeyError:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
@@ -33,19 +32,8 @@ from peclip.adapters import (
     TemporalDynamicAdapter,
     TextBank,
 )
-from peclip.config import ModelConfig, RuntimeOptions
+from peclip.config import ModelConfig, Preprocess, RuntimeOptions
 from peclip.prompts import MultiModalPrompts
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """What the model expects of its input frames: float RGB in [0, 1], ``size`` x ``size``."""
-
-    size: int
-    num_frames: int
-    normalize: bool  # the model applies mean/std itself when True
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
 
 
 class _RuntimeSwitch:
@@ -253,6 +241,19 @@ class PEClip(nn.Module):
     def named_trainable_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
         trainable = {id(p) for p in self.trainable_parameters()}
         return ((n, p) for n, p in self.named_parameters() if id(p) in trainable)
+
+    def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint keeps: the trainable parameters only (the CLIP comes from its weights)."""
+        return dict(self.named_trainable_parameters())
+
+    @property
+    def architecture(self) -> str:
+        return self.config.backbone.name
+
+    @property
+    def frame_cache_supported(self) -> bool:
+        """Frames are encoded independently (no TDA), so predict may reuse a frame's embedding."""
+        return not self.config.temporal.enabled
 
     def freeze_backbone(self) -> None:
         """Re-apply the structural freeze: only prompts and adapters require gradients."""

@@ -10,10 +10,14 @@ def _config_dir():
     return resources.files("peclip") / "model_configs"
 
 
-def list_models(include_test: bool = False) -> list[str]:
-    """The names of the built-in models (``test-`` siblings only with ``include_test``)."""
+def list_models(include_test: bool = False, family: str | None = None) -> list[str]:
+    """The names of the built-in models (``test-`` siblings only with ``include_test``; only the models of
+    ``family``, e.g. ``peclip`` or ``light``, when given)."""
     names = sorted(p.name[: -len(".json")] for p in _config_dir().iterdir() if p.name.endswith(".json"))
-    return [n for n in names if include_test or not n.startswith("test-")]
+    names = [n for n in names if include_test or not n.startswith("test-")]
+    if family is not None:
+        names = [n for n in names if get_model_config(n).get("family", "peclip") == family]
+    return names
 
 
 def get_model_config(name: str) -> dict:

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"model": model.config.name, "components": report, "frozen": frozen,
                           "trainable": trainable, "total": total}, indent=2))
         return 0
-    print(f"{model.config.name}  ({model.config.backbone.name}, {model.config.num_classes} classes)")
+    print(f"{model.config.name}  ({model.architecture}, {model.config.num_classes} classes)")
     for name, count in report.items():
         print(f"  {name:<36} {count:>13,}")
     print(f"  {'frozen':<36} {frozen:>13,}")

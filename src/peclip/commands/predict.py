@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     out.add_argument("--recursive", action="store_true", help="also look into sub-directories")
     out.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    out.add_argument("--engine", choices=("torch", "onnx"), default="torch",
+                     help="torch (default) or onnx: run an exported light model (--checkpoint MODEL.onnx, from "
+                          "`peclip export`) through onnxruntime on the CPU")
     out.add_argument("--int8", action="store_true",
                      help="CPU only: int8 dynamically quantised vision tower (about 1.6x faster for ViT-B/16 "
                           "on a 2-core CPU; top-1 agreed with fp32 on 32/32 random clips)")
@@ -86,7 +89,7 @@ def _print_summary(result, written: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = _options(args)  # validate settings before the model is built
-    request = model_request(args, "predict", int8=args.int8, device=args.device)
+    request = model_request(args, "predict", int8=args.int8, device=args.device, engine=args.engine)
     faces = face_settings(args)
     # Deferred on purpose: the model stack imports torch, which `peclip --help` must not wait for.
     from tqdm import tqdm

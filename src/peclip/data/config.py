@@ -18,7 +18,7 @@ from peclip.labels import LABEL_SETS
 from peclip.validation import check_choice, check_number, check_positive_int, from_dict
 
 SAMPLINGS = ("tsn", "csim")
-AUGMENTS = ("dfew", "ferv39k", "afew", "mafw", "none")
+AUGMENTS = ("dfew", "ferv39k", "afew", "mafw", "shuffvit", "none")
 ON_BAD = ("stop", "skip")
 FRAME_ORDERS = ("natural", "lexicographic")
 

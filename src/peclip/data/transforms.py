@@ -5,6 +5,9 @@ Train recipes (the official code's, per dataset):
 - ``dfew`` / ``afew``: brightness jitter (factor U[0.5, 1.5]) -> GroupRandomSizedCrop(S) -> flip (p 0.5)
 - ``ferv39k``: rotation U[-4, 4] degrees (nearest, black fill) -> GroupRandomSizedCrop(S) -> flip
 - ``mafw``: GroupRandomSizedCrop(S) -> flip (DFER-CLIP)
+- ``shuffvit``: ShuffViT-DFER's (arXiv 2409.03438, the authors' code): rotation up to 40 degrees,
+  ColorJitter(0.2, 0.2, 0.2, 0.1), RandomAffine(40 degrees, scale 0.3-1.1, shear 0.15), GaussianBlur(5),
+  resize to S -> flip. The authors flip first; a mirror commutes with the rest in distribution.
 - ``none``: the test transform
 
 Test: a direct resize to ``S x S`` (bilinear, aspect ratio not kept). Pixels are then scaled to [0, 1]
@@ -124,6 +127,40 @@ def resize(clip: torch.Tensor, size: int) -> torch.Tensor:
     return F.resize(clip, [size, size], interpolation=InterpolationMode.BILINEAR, antialias=True)
 
 
+def color_jitter(clip: torch.Tensor, g: torch.Generator | None, brightness: float = 0.2, contrast: float = 0.2,
+                 saturation: float = 0.2, hue: float = 0.1) -> torch.Tensor:
+    """ColorJitter(b, c, s, h): each factor drawn once per clip, applied in a random order (torchvision's rule)."""
+    order = torch.randperm(4, generator=g).tolist()
+    factors = [_uniform(g, max(0.0, 1 - brightness), 1 + brightness), _uniform(g, max(0.0, 1 - contrast), 1 + contrast),
+               _uniform(g, max(0.0, 1 - saturation), 1 + saturation), _uniform(g, -hue, hue)]
+    ops = [F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue]
+    for i in order:
+        clip = ops[i](clip, factors[i])
+    return clip
+
+
+def affine(clip: torch.Tensor, g: torch.Generator | None, degrees: float = 40.0, scale: tuple = (0.3, 1.1),
+           shear: float = 0.15) -> torch.Tensor:
+    """RandomAffine(degrees, scale, shear): one angle, scale and x-shear per clip; no translation, black fill."""
+    angle = _uniform(g, -degrees, degrees)
+    factor = _uniform(g, *scale)
+    shear_x = _uniform(g, -shear, shear)
+    return F.affine(clip, angle=angle, translate=[0, 0], scale=factor, shear=[shear_x, 0.0],
+                    interpolation=InterpolationMode.NEAREST)
+
+
+def rotate(clip: torch.Tensor, g: torch.Generator | None, degrees: float = 40.0) -> torch.Tensor:
+    """RandomRotation(degrees) in torchvision: one angle in U[-d, d], nearest neighbour, black corners."""
+    return F.rotate(clip, _uniform(g, -degrees, degrees), interpolation=InterpolationMode.NEAREST)
+
+
+def gaussian_blur(clip: torch.Tensor, g: torch.Generator | None, kernel: int = 5,
+                  sigma: tuple = (0.1, 2.0)) -> torch.Tensor:
+    """GaussianBlur(kernel): one sigma in U[0.1, 2] per clip (torchvision's default range)."""
+    s = _uniform(g, *sigma)
+    return F.gaussian_blur(clip, [kernel, kernel], [s, s])
+
+
 def _resize_step(clip: torch.Tensor, g: torch.Generator | None, size: int) -> torch.Tensor:
     return resize(clip, size)
 
@@ -138,6 +175,7 @@ def _augment_steps(size: int) -> dict[str, list[Step]]:
         "afew": [partial(brightness_then_crop, size=size)],
         "ferv39k": [rotation, partial(random_sized_crop, size=size)],
         "mafw": [partial(random_sized_crop, size=size)],
+        "shuffvit": [rotate, color_jitter, affine, gaussian_blur, partial(_resize_step, size=size)],
     }
 
 

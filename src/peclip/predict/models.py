@@ -10,13 +10,17 @@ from pathlib import Path
 from peclip.checkpoint import load
 from peclip.config import RuntimeOptions
 from peclip.faces.options import FACES_RECORD, FaceOptions, read_face_record
+from peclip.factory import create_model, family_of
 from peclip.labels import LABEL_SETS
 from peclip.layout import resolve_checkpoint
-from peclip.model import PEClip
 from peclip.predict.int8 import quantize_int8
+from peclip.predict.onnx import OnnxModel
 from peclip.predict.zeroshot import resolve_templates, zero_shot_model
+from peclip.registry import get_model_config
 
 log = logging.getLogger(__name__)
+
+ENGINES = ("torch", "onnx")
 
 
 @dataclass
@@ -35,17 +39,27 @@ class ModelRequest:
     runtime: dict = field(default_factory=dict)
     int8: bool = False
     device: str = "cpu"
+    engine: str = "torch"  # torch | onnx (``checkpoint`` is then a file written by `peclip export`)
 
 
-def build_model(request: ModelRequest) -> PEClip:
+def build_model(request: ModelRequest):
     """The model ``request`` asks for, in eval mode on its device; errors say what to pass."""
     r = request
+    if r.engine not in ENGINES:
+        raise ValueError(f"engine={r.engine!r} is not valid; choose one of {', '.join(ENGINES)}")
+    if r.engine == "onnx":
+        return _onnx_model(r)
     if r.checkpoint and r.model:
         raise ValueError("give either --checkpoint RUN (a fine-tuned model) or --model NAME (zero-shot), not both")
     if not r.checkpoint and not r.model:
         raise ValueError("no model given: pass --checkpoint RUN for a fine-tuned model, or --model clip-vit-b16 "
                          "--pretrained openai for zero-shot prediction with CLIP and the class texts")
-    if r.model:
+    if r.model and family_of(get_model_config(r.model)).whole_checkpoint:
+        # a light model by name: no text tower, so no zero-shot; it runs untrained (random weights, warned)
+        if r.texts or r.templates or r.label_set:
+            raise ValueError(f"{r.model} has no text tower: --texts/--templates/--label-set do not apply")
+        model = create_model(r.model, pretrained=r.pretrained, **r.overrides)
+    elif r.model:
         model = zero_shot_model(r.model, pretrained=r.pretrained, texts=r.texts or "au", templates=r.templates,
                                 label_set=r.label_set, **r.overrides)
         model.runtime = RuntimeOptions.from_dict({**model.runtime.to_dict(), **r.runtime})
@@ -65,6 +79,20 @@ def build_model(request: ModelRequest) -> PEClip:
             raise ValueError(f"--int8 is a CPU inference path; drop it or use --device cpu (got {r.device!r})")
         return quantize_int8(model.eval())
     return model.to(r.device).eval()
+
+
+def _onnx_model(r: ModelRequest) -> OnnxModel:
+    if not r.checkpoint or not str(r.checkpoint).endswith(".onnx"):
+        raise ValueError("--engine onnx runs an exported model: pass --checkpoint MODEL.onnx (write one with "
+                         "`peclip export RUN --onnx MODEL.onnx`)")
+    unused = [flag for flag, value in (("--model", r.model), ("--pretrained", r.pretrained), ("--texts", r.texts),
+                                       ("--templates", r.templates), ("--label-set", r.label_set),
+                                       ("--int8", r.int8), ("--set", r.overrides or r.runtime)) if value]
+    if unused:
+        raise ValueError(f"{', '.join(unused)} do not apply to --engine onnx (the exported graph is fixed)")
+    if r.device != "cpu":
+        raise ValueError(f"--engine onnx runs on the CPU (onnxruntime); drop --device {r.device}")
+    return OnnxModel(r.checkpoint).eval()
 
 
 def texts_for(class_names: list[str], kind: str) -> list[str]:

@@ -193,8 +193,10 @@ def _assemble(model: PEClip, source, entries: list[_Scored], options: PredictOpt
         compound=compound,
         settings={"model": model.config.name, "pretrained": model.pretrained, "checkpoint": model.checkpoint,
                   "random_weights": model.random_weights, "num_frames": model.preprocess.num_frames,
-                  "input_size": model.preprocess.size, "class_texts": list(model.class_texts),
-                  "text_templates": list(model.config.text_templates), **options.to_dict(),
+                  "input_size": model.preprocess.size, "architecture": model.architecture,
+                  # light models have no text tower: no class texts, no templates
+                  "class_texts": list(model.class_texts) if model.class_texts is not None else None,
+                  "text_templates": list(getattr(model.config, "text_templates", [])), **options.to_dict(),
                   "faces": {k: getattr(face_options, k) for k in FACE_RECORD}},
         elapsed=elapsed,
     )

@@ -17,6 +17,7 @@ model (the model caches them in eval mode) and reused for every batch.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,11 +39,11 @@ class WindowScorer:
 
     def __init__(self, model: PEClip, frame_cache: bool | None = None):
         self.model = model
-        self.device = next(model.parameters()).device
-        independent = not model.config.temporal.enabled
+        self.device = next(itertools.chain(model.parameters(), model.buffers())).device
+        independent = model.frame_cache_supported
         if frame_cache and not independent:
-            raise ValueError("frame_cache=True needs a model whose frames are encoded independently (temporal "
-                             "adapter off); this model's TDA mixes frames over time, so leave frame_cache unset")
+            raise ValueError("frame_cache=True needs a PE-CLIP model whose frames are encoded independently "
+                             "(temporal adapter off); this model scores whole clips, so leave frame_cache unset")
         self.frame_cache = independent if frame_cache is None else frame_cache
         self._cache: dict[tuple, torch.Tensor] = {}  # (frame index, track) -> (E,) embedding, not normalised
         self.frames_encoded = 0

@@ -26,6 +26,7 @@ from peclip.config import PRECISIONS, ModelConfig, RuntimeOptions, merge_overrid
 from peclip.data.config import DataConfig
 from peclip.data.synthetic import MotionSpec, ShapeSpec
 from peclip.factory import resolve_config
+from peclip.train.distill import DistillConfig
 from peclip.train.schedule import ScheduleConfig
 from peclip.validation import check_choice, check_number, check_positive_int, from_dict
 
@@ -124,6 +125,7 @@ class TrainConfig:
     grad_accum: int = 1
     lr_adapters: float = 2e-4
     lr_prompts: float = 3e-5
+    lr: float = 1e-3  # every parameter group of a fully trainable (light) model: trunks and head
     weight_decay: float = 0.01
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
@@ -141,6 +143,7 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None  # stop each epoch early (smoke tests, quick looks)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     progress: bool = True
+    distill: DistillConfig = field(default_factory=DistillConfig)  # train against a teacher's soft labels
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "grad_accum", "eval_every"):
@@ -153,6 +156,9 @@ class TrainConfig:
                              f"{self.grad_accum}; the batch is split into grad_accum equal micro-batches")
         self.lr_adapters = check_number("train", "lr_adapters", self.lr_adapters)
         self.lr_prompts = check_number("train", "lr_prompts", self.lr_prompts)
+        self.lr = check_number("train", "lr", self.lr)
+        if isinstance(self.distill, dict):
+            self.distill = from_dict(DistillConfig, self.distill, "train.distill")
         self.weight_decay = check_number("train", "weight_decay", self.weight_decay)
         self.eps = check_number("train", "eps", self.eps)
         if (not isinstance(self.betas, (list, tuple)) or len(self.betas) != 2

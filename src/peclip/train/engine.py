@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from peclip.data.mixing import mix_batch, mixed_cross_entropy
 from peclip.distributed import DistInfo, all_reduce_sum, any_rank, gather_with_local_grad
+from peclip.model import PEClip
 from peclip.precision import autocast, unwrap
 
 
@@ -138,7 +139,8 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
                     grad_accum: int = 1, clip_grad_norm: float | None = None, max_steps: int | None = None,
                     dist_info: DistInfo | None = None, progress: bool = True,
                     caption_loss: CaptionContrastiveLoss | None = None, caption_weight: float = 1.0,
-                    classification_weight: float = 1.0, domains: list[str] | None = None) -> EpochStats:
+                    classification_weight: float = 1.0, domains: list[str] | None = None,
+                    distiller=None) -> EpochStats:
     """Train ``model`` for one epoch of ``loader`` (micro-batches of ``(video (B, T, 3, H, W), label (B,))``,
     or of stills ``(B, 3, H, W)``; ``(video, label, captions)`` with caption training).
 
@@ -146,6 +148,8 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     used). ``mix_cfg`` (a DataConfig) turns on Mixup/FMix; ``None`` trains on plain batches. Under DDP
     gradients are synchronised on the last micro-batch of each step only. With ``domains`` (names by
     domain index) the loader yields ``(inputs, labels, domain)`` and the stats are also kept per domain.
+    ``distiller`` (:class:`peclip.train.distill.Distiller`) replaces the classification loss by the
+    distillation loss; batches may then carry cached teacher logits as a third element.
 
     The loss is ``classification_weight * CE + caption_weight * caption_loss`` (each term only when
     its weight is > 0 / the loss is given): ``classification_weight=0`` with a ``caption_loss`` trains
@@ -153,6 +157,9 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
     """
     if caption_loss is None and not classification_weight > 0:
         raise ValueError("nothing to train on: classification_weight is 0 and there is no caption loss")
+    if distiller is not None and (caption_loss is not None or domains is not None):
+        raise ValueError("distillation cannot be combined with caption training or co-training in one run (each "
+                         "uses the third field of a batch); turn one of them off")
     if caption_loss is not None and domains is not None:
         raise ValueError("caption training and co-training cannot be combined in one run (train.captions and "
                          "cotrain both use the third field of a batch); turn one of them off")
@@ -180,17 +187,24 @@ def train_one_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer, 
             videos, labels = batch[0], batch[1]
             captions = list(batch[2]) if caption_loss is not None else None  # (B,) texts
             domain = _batch_domain(batch, domains)
+            cached = batch[2] if distiller is not None and len(batch) > 2 else None  # (B, C) teacher logits
             videos = videos.to(device, non_blocking=True)
             labels = torch.as_tensor(labels).to(device, non_blocking=True)
             mixed = mix_batch(videos, labels, rng, mix_cfg) if mix_cfg is not None else None
             sync = micro == grad_accum - 1 or not hasattr(model, "no_sync")
             with contextlib.nullcontext() if sync else model.no_sync():  # backward must run inside no_sync
                 with autocast(device, precision):
-                    out = model(mixed.videos if mixed is not None else videos, captions, return_outputs=True)
-                logits = out.logits.float()  # (B, C)
+                    inputs = mixed.videos if mixed is not None else videos
+                    if isinstance(unwrap(model), PEClip):
+                        out = model(inputs, captions, return_outputs=True)
+                        logits, loss_logits = out.logits.float(), out.loss_logits.float()  # (B, C); (B, 2C) PN
+                    else:  # a light model (peclip.light): logits only
+                        out, logits = None, model(inputs).float()  # (B, C)
+                        loss_logits = logits
                 loss = backward = torch.zeros((), device=logits.device)
-                if classification_weight > 0:
-                    loss_logits = out.loss_logits.float()  # (B, C), or (B, 2C) under the PN softmax2c rule
+                if distiller is not None:
+                    loss = backward = distiller.loss(logits, labels, inputs, mixed, cached)
+                elif classification_weight > 0:
                     ce = (mixed_cross_entropy(loss_logits, mixed) if mixed is not None
                           else F.cross_entropy(loss_logits, labels))
                     loss = backward = classification_weight * ce

@@ -44,6 +44,7 @@ from peclip.layout import WEIGHTS_FILE, checkpoint_dir, resolve_checkpoint
 from peclip.precision import resolve_precision
 from peclip.train.checkpoints import read_training_state, write_checkpoint
 from peclip.train.config import Recipe, dump_recipe
+from peclip.train.distill import Distiller, Teacher, WithTeacherLogits, clips_are_deterministic, teacher_cache
 from peclip.train.engine import CaptionContrastiveLoss, NonFiniteLossError, train_one_epoch
 from peclip.train.rng import rng_state, set_rng_state
 from peclip.train.run import RunFolder
@@ -164,7 +165,8 @@ def read_items(recipe: Recipe, cfg, info: distributed.DistInfo) -> tuple[list, l
     return distributed.on_main(read, info)
 
 
-def _loaders(recipe: Recipe, cfg, items, model, info: distributed.DistInfo):
+def _loaders(recipe: Recipe, cfg, items, model, info: distributed.DistInfo, run: RunFolder,
+             teacher: Teacher | None = None):
     t = recipe.train
     per_rank = _per_rank_batch(t, info)
     train_items, val_items, test_items, _ = items
@@ -172,6 +174,8 @@ def _loaders(recipe: Recipe, cfg, items, model, info: distributed.DistInfo):
     for name, items_ in (("train", train_items), ("test", test_items)):
         check_labels(items_, num_classes, f"the {name} split")
     train_ds = ClipDataset(train_items, cfg, train=True, seed=t.seed, captions=t.captions.enabled)
+    if teacher is not None:
+        train_ds = _with_teacher_cache(recipe, cfg, train_ds, teacher, run, info)
     sampler = DistributedSampler(train_ds, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=t.seed)
     train_loader = build_dataloader(train_ds, per_rank, train=True, sampler=sampler, seed=t.seed)
     eval_bs = t.eval_batch_size or max(1, t.batch_size // info.world_size)
@@ -220,10 +224,30 @@ def _cotrain_loaders(recipe: Recipe, video_ds, static_items: dict, model, info, 
     return build_domain_loader(dataset, sampler, recipe.data.num_workers, recipe.data.pin_memory), evals
 
 
+#: optimizer group (a name of ``model.param_groups()``) -> the TrainConfig field with its learning rate
+GROUP_LR = {"adapters": "lr_adapters", "prompts": "lr_prompts", "trunks": "lr", "head": "lr"}
+
+
+def _with_teacher_cache(recipe: Recipe, cfg, train_ds: ClipDataset, teacher: Teacher, run: RunFolder,
+                        info: distributed.DistInfo):
+    """The training dataset with cached teacher logits when its clips are deterministic, else as it is."""
+    t = recipe.train
+    mixing = (cfg.mix_prob_mixup + cfg.mix_prob_fmix) > 0
+    deterministic, why = clips_are_deterministic(train_ds, mixing)
+    if t.distill.cache == "off" or not deterministic:
+        log.info("teacher logits on the fly: %s", why or "train.distill.cache=off")
+        return train_ds
+    logits = teacher_cache(teacher, train_ds, run.path, info, t.eval_batch_size or t.batch_size, t.progress)
+    return WithTeacherLogits(train_ds, logits)
+
+
 def _optimizer(model, t, caption_loss: CaptionContrastiveLoss | None = None) -> torch.optim.Optimizer:
     groups = []
-    for name, lr in (("adapters", t.lr_adapters), ("prompts", t.lr_prompts)):
-        params = model.param_groups()[name]
+    for name, params in model.param_groups().items():
+        if name not in GROUP_LR:
+            raise ValueError(f"the model's parameter group {name!r} has no learning-rate setting; known groups: "
+                             f"{', '.join(GROUP_LR)}")
+        lr = getattr(t, GROUP_LR[name])
         if params:
             groups.append({"params": params, "lr": lr, "initial_lr": lr, "name": name})
     if not groups:
@@ -351,6 +375,7 @@ class _Fit:
     caption_loss: CaptionContrastiveLoss | None = None
     static_evals: dict = dataclasses.field(default_factory=dict)  # co-training: name -> test loader
     domains: list | None = None  # co-training: domain names by index
+    distiller: Distiller | None = None
 
 
 def _fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.DistInfo, logs: _Logs, cfg,
@@ -377,7 +402,9 @@ def _setup_fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.D
                     spec.name, spec.fine_tune_from)
     model = build_model(recipe)
     cfg = check_compatible(model, cfg)
-    train_loader, val_loader, test_loader, test_paths, static_evals = _loaders(recipe, cfg, items, model, info)
+    teacher = Teacher(t.distill, model, device, precision) if t.distill.enabled else None
+    train_loader, val_loader, test_loader, test_paths, static_evals = _loaders(recipe, cfg, items, model, info, run,
+                                                                               teacher)
     model.to(device)
     caption_loss = _caption_loss(recipe, model, cfg, items, device)
     optimizer = _optimizer(model, t, caption_loss)
@@ -405,7 +432,8 @@ def _setup_fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.D
                 select_split="val" if t.selection == "val" else "test", test_loader=test_loader,
                 test_paths=test_paths, mix_cfg=cfg if (cfg.mix_prob_mixup + cfg.mix_prob_fmix) > 0 else None,
                 start_epoch=start_epoch, best=best, caption_loss=caption_loss, static_evals=static_evals,
-                domains=train_loader.dataset.names if recipe.cotrain is not None else None)
+                domains=train_loader.dataset.names if recipe.cotrain is not None else None,
+                distiller=Distiller(teacher) if teacher is not None else None)
 
 
 def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs: _Logs, fit: _Fit,
@@ -420,7 +448,8 @@ def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs:
                                 clip_grad_norm=t.clip_grad_norm, max_steps=t.max_steps_per_epoch,
                                 dist_info=info, progress=t.progress, caption_loss=fit.caption_loss,
                                 caption_weight=t.captions.caption_weight,
-                                classification_weight=t.captions.classification_weight, domains=fit.domains)
+                                classification_weight=t.captions.classification_weight, domains=fit.domains,
+                                distiller=fit.distiller)
     except NonFiniteLossError as err:
         log.error("%s", err)
         raise
