@@ -36,7 +36,8 @@ def save(model, directory: str | os.PathLike, extra: dict | None = None) -> Path
     """Write ``model``'s config and trainable weights into ``directory`` (created; files replaced atomically)."""
     directory = Path(directory)
     seed = {}
-    if not model.pretrained or model.pretrained == "none":
+    whole = family_of(model.config.to_dict()).whole_checkpoint  # every tensor is saved: no seed needed
+    if not whole and (not model.pretrained or model.pretrained == "none"):
         if getattr(model, "clip_seed", None) is None:
             raise ValueError(f"cannot save {model.config.name}: its frozen CLIP has random weights that no seed "
                              "describes (the model was not built by peclip.create_model), and a checkpoint holds "
@@ -47,7 +48,7 @@ def save(model, directory: str | os.PathLike, extra: dict | None = None) -> Path
     directory.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "model": model.config.to_dict(), "pretrained": model.pretrained, **seed,
             "class_names": model.class_names, "class_texts": model.class_texts,
-            **({"negative_texts": model.negative_texts} if model.negative_texts is not None else {}),
+            **({"negative_texts": model.negative_texts} if getattr(model, "negative_texts", None) is not None else {}),
             "runtime": model.runtime.to_dict(), **(extra or {})}
     tensors = {name: p.detach().to("cpu").contiguous() for name, p in model.checkpoint_tensors().items()}
     atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
