@@ -17,6 +17,10 @@ from peclip.validation import check_choice, check_positive_int, from_dict
 #: numeric precision of training and evaluation: ``auto`` is bf16 autocast on CUDA and fp32 elsewhere
 PRECISIONS = ("auto", "bf16", "fp32")
 
+#: numeric precision of prediction: ``auto`` is bf16 on CUDA and on CPUs with native bf16 instructions,
+#: fp32 elsewhere; ``int8`` is the quantised CPU path (:mod:`peclip.predict.int8`)
+INFERENCE_PRECISIONS = ("auto", "bf16", "fp32", "int8")
+
 
 @dataclass
 class BackboneConfig:

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from peclip.config import INFERENCE_PRECISIONS
 from peclip.labels import LABEL_SETS, TEXT_KINDS
 from peclip.overrides import parse_overrides
 from peclip.predict.inputs import find_inputs
@@ -67,23 +68,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     out.add_argument("--recursive", action="store_true", help="also look into sub-directories")
     out.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    out.add_argument("--int8", action="store_true",
-                     help="CPU only: int8 dynamically quantised vision tower (about 1.6x faster for ViT-B/16 "
-                          "on a 2-core CPU; top-1 agreed with fp32 on 32/32 random clips)")
+    out.add_argument("--precision", choices=INFERENCE_PRECISIONS, default=PredictOptions.precision,
+                     help="auto (default): bf16 on CUDA and on CPUs with native bf16 (avx512_bf16/amx_bf16), fp32 "
+                          "elsewhere; int8: the CPU's int8 vision tower on onnxruntime. `python "
+                          "benchmarks/bench_cpu.py` measures which is fastest here and how closely each agrees "
+                          "with fp32 (docs/performance.md)")
+    out.add_argument("--int8", action="store_true", help="the same as --precision int8")
+    out.add_argument("--prefetch-frames", type=int, default=PredictOptions.prefetch_frames, metavar="N",
+                     help="decode and track faces on their own thread, up to N frames ahead of the model "
+                          "(0: one after the other; default %(default)s)")
 
 
 def _options(args: argparse.Namespace) -> PredictOptions:
     return PredictOptions(window=args.window, stride=args.stride, batch_size=args.batch_size, sampling=args.sampling,
                           min_face_fraction=args.min_face_fraction, compound=args.compound,
-                          detect_faces=not args.no_face_detection)
+                          detect_faces=not args.no_face_detection, precision="int8" if args.int8 else args.precision,
+                          prefetch_frames=args.prefetch_frames)
 
 
-def _model_request(args: argparse.Namespace):
+def _model_request(args: argparse.Namespace, options: PredictOptions):
     overrides = parse_overrides(args.set, "predict", ("model", "runtime"))
     templates = None if not args.templates else (args.templates[0] if len(args.templates) == 1 else args.templates)
     return dict(checkpoint=args.checkpoint, model=args.model, pretrained=args.pretrained, texts=args.texts,
                 templates=templates, label_set=args.label_set, overrides=overrides.model, runtime=overrides.runtime,
-                int8=args.int8, device=args.device)
+                precision=options.precision, device=args.device)
 
 
 def _print_summary(result, written: dict) -> None:
@@ -104,7 +112,9 @@ def _print_summary(result, written: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = _options(args)  # validate settings before the model is built
-    request = _model_request(args)
+    if args.int8 and args.precision not in ("int8", PredictOptions.precision):
+        raise ValueError(f"--int8 and --precision {args.precision} disagree; give --precision int8 alone")
+    request = _model_request(args, options)
     # Deferred on purpose: the model stack imports torch, which `peclip --help` must not wait for.
     from tqdm import tqdm
 

@@ -12,7 +12,8 @@ Two paths, chosen from the model's structure:
   ``PEClip.forward`` computes (a test checks the two agree).
 
 Everything runs under :func:`torch.inference_mode`; the class-text features are computed once per
-model (the model caches them in eval mode) and reused for every batch.
+model (the model caches them in eval mode) and reused for every batch. With ``precision="bf16"`` only
+the vision tower runs under autocast: the class-text features, the logits and the softmax stay fp32.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from peclip.model import PEClip
+from peclip.precision import autocast
 from peclip.predict.windows import TimedFrame
 
 
@@ -36,9 +38,12 @@ def frames_to_tensor(crops: Sequence[np.ndarray], device: torch.device) -> torch
 class WindowScorer:
     """Turn clips (lists of ``T`` sampled frames with crops) into class probabilities ``(B, C)``."""
 
-    def __init__(self, model: PEClip, frame_cache: bool | None = None):
+    def __init__(self, model: PEClip, frame_cache: bool | None = None, precision: str = "fp32"):
         self.model = model
         self.device = next(model.parameters()).device
+        if precision not in ("fp32", "bf16", "int8"):
+            raise ValueError(f"precision={precision!r}: resolve it first (peclip.precision.resolve_inference_precision)")
+        self.precision = precision  # int8 is the model's own (an Int8PEClip); it runs as fp32 here
         independent = not model.config.temporal.enabled
         if frame_cache and not independent:
             raise ValueError("frame_cache=True needs a model whose frames are encoded independently (temporal "
@@ -56,12 +61,21 @@ class WindowScorer:
         logits = self._logits_cached(clips) if self.frame_cache else self._logits_clips(clips)
         return torch.softmax(logits.float(), dim=-1).double().cpu().numpy()
 
+    def _vision(self):
+        return autocast(self.device, "bf16" if self.precision == "bf16" else "fp32")
+
+    def _classes(self, text_prompts: list[torch.Tensor]) -> torch.Tensor:
+        return self.model.encode_classes(text_prompts).float()  # (C, E), fp32: outside autocast, cached
+
     def _logits_clips(self, clips: Sequence[Sequence[TimedFrame]]) -> torch.Tensor:
         b, t = len(clips), len(clips[0])
         frames = frames_to_tensor([f.crop for clip in clips for f in clip], self.device)  # (B*T, 3, S, S)
         video = frames.view(b, t, *frames.shape[1:])  # (B, T, 3, S, S)
         self.frames_encoded += b * t
-        return self.model(video)  # (B, C)
+        text_prompts, vision_prompts = self.model.prompt_tokens()  # as PEClip.forward
+        with self._vision():
+            videos = self.model.encode_video(video, vision_prompts)  # (B, E)
+        return self.model.config.logit_scale * videos.float() @ self._classes(text_prompts).T  # (B, C)
 
     def _logits_cached(self, clips: Sequence[Sequence[TimedFrame]]) -> torch.Tensor:
         text_prompts, vision_prompts = self.model.prompt_tokens()
@@ -73,14 +87,15 @@ class WindowScorer:
         if new:
             order = sorted(new)
             frames = frames_to_tensor([new[i].crop for i in order], self.device)  # (N, 3, S, S)
-            _, feats = self.model.encode_video(frames.unsqueeze(1), vision_prompts, return_frames=True)  # (N, 1, E)
+            with self._vision():
+                _, feats = self.model.encode_video(frames.unsqueeze(1), vision_prompts, return_frames=True)  # (N, 1, E)
+            feats = feats.float()
             self.frames_encoded += len(order)
             for i, feat in zip(order, feats[:, 0], strict=True):
                 self._cache[i] = feat
         per_clip = torch.stack([torch.stack([self._cache[f.index] for f in clip]) for clip in clips])  # (B, T, E)
         videos = F.normalize(per_clip.mean(dim=1), dim=-1)  # (B, E)
-        classes = self.model.encode_classes(text_prompts)  # (C, E), cached by the model
-        return self.model.config.logit_scale * videos @ classes.to(videos.dtype).T  # (B, C)
+        return self.model.config.logit_scale * videos @ self._classes(text_prompts).T  # (B, C)
 
     def forget_before(self, frame_index: int) -> None:
         """Drop cached embeddings of frames before ``frame_index`` (no later window can use them)."""
