@@ -59,7 +59,8 @@ class PredictOptions:
         if not isinstance(self.min_face_fraction, int | float) or not 0 < self.min_face_fraction <= 1:
             raise ValueError(f"min_face_fraction={self.min_face_fraction!r} must lie in (0, 1], e.g. 0.5")
         if self.precision not in INFERENCE_PRECISIONS:
-            raise ValueError(f"precision={self.precision!r} is not valid; choose one of {', '.join(INFERENCE_PRECISIONS)}")
+            raise ValueError(f"precision={self.precision!r} is not valid; choose one of "
+                             f"{', '.join(INFERENCE_PRECISIONS)}")
         if not isinstance(self.prefetch_frames, int) or isinstance(self.prefetch_frames, bool) \
                 or self.prefetch_frames < 0:
             raise ValueError(f"prefetch_frames={self.prefetch_frames!r} must be a non-negative integer (0: no "

@@ -42,7 +42,8 @@ class WindowScorer:
         self.model = model
         self.device = next(model.parameters()).device
         if precision not in ("fp32", "bf16", "int8"):
-            raise ValueError(f"precision={precision!r}: resolve it first (peclip.precision.resolve_inference_precision)")
+            raise ValueError(f"precision={precision!r}: resolve it first "
+                             "(peclip.precision.resolve_inference_precision)")
         self.precision = precision  # int8 is the model's own (an Int8PEClip); it runs as fp32 here
         independent = not model.config.temporal.enabled
         if frame_cache and not independent:
