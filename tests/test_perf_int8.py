@@ -11,13 +11,21 @@ from model_helpers import activate_tda, random_video, tiny_model
 from peclip import perf
 
 
-def test_int8_model_agrees_with_fp32_and_reuses_its_cached_graph(tmp_path):
+@pytest.fixture(scope="module")
+def quantised(tmp_path_factory):
+    """One export for the module (it is the slow part): the tiny TDA model for clips of 2 frames."""
     model = tiny_model()
     activate_tda(model)
+    cache = tmp_path_factory.mktemp("int8-cache")
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)  # no deprecated quantisation or export API
         warnings.simplefilter("error", FutureWarning)
-        qmodel = perf.quantize_int8(model, cache_dir=tmp_path)
+        qmodel = perf.quantize_int8(model, cache_dir=cache, prepare_frames=2)
+    return model, qmodel, cache
+
+
+def test_int8_model_agrees_with_fp32_and_reuses_its_cached_graph(quantised):
+    model, qmodel, tmp_path = quantised
     clips = random_video(16, 2)
     result = perf.int8_agreement(model, qmodel, clips.split(8))
     # Measured on this model and these clips: top-1 agreement 1.0, max |prob diff| 0.0055.
@@ -28,14 +36,13 @@ def test_int8_model_agrees_with_fp32_and_reuses_its_cached_graph(tmp_path):
     assert (same.top1_agreement, same.max_prob_diff) == (1.0, 0.0)
     graphs = list(tmp_path.glob("vision-*-t2.onnx"))  # the TDA model's graph for clips of 2 frames
     assert len(graphs) == 1
-    again = perf.quantize_int8(model, cache_dir=tmp_path)  # read from the cache, not exported again
+    again = perf.quantize_int8(model, cache_dir=tmp_path, prepare_frames=2)  # read from the cache, not exported
     assert list(tmp_path.glob("*.onnx")) == graphs
     assert (again(clips[:2]) - qmodel(clips[:2])).abs().max() == 0
 
 
-def test_int8_quantises_the_frozen_vision_products_only(tmp_path):
-    model = tiny_model()
-    perf.quantize_int8(model, cache_dir=tmp_path, prepare_frames=2)
+def test_int8_quantises_the_frozen_vision_products_only(quantised):
+    model, _, tmp_path = quantised
     graph = onnx.load(str(next(tmp_path.glob("*.onnx")))).graph
     ops = [n.op_type for n in graph.node]
     blocks = len(model.clip.visual.transformer.resblocks)
@@ -47,7 +54,7 @@ def test_int8_quantises_the_frozen_vision_products_only(tmp_path):
     assert all(p.requires_grad for p in model.trainable_parameters())  # the original is untouched
 
 
-def test_int8_model_cannot_be_trained(tmp_path):
-    qmodel = perf.quantize_int8(tiny_model("test-clip-vit-b16"), cache_dir=tmp_path)
+def test_int8_model_cannot_be_trained(quantised):
+    _, qmodel, _ = quantised
     with pytest.raises(RuntimeError, match="inference only"):
         qmodel.train()
