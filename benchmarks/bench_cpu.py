@@ -4,7 +4,7 @@
                                    [--stride 0.25] [--random-clips 16] [--max-windows N] [--json out.json]
 
 1. Peaks: the measured matrix-product throughput of this machine per precision (fp32 and bf16:
-   a 2048^3 torch matmul; int8: the same product as an onnxruntime dynamically quantised MatMul,
+   a ``--peak-size``^3 torch matmul, 1024 by default; int8: the same product as an onnxruntime dynamically quantised MatMul,
    the kernel the int8 path runs).
 2. Clips: every window (2 s, ``--stride`` apart, T frames by TSN) of the real face videos in
    ``../shared/data`` (WolfgangLanger_Pexels.mp4, single_face.mp4; face-tracked as ``peclip predict``
@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument("--max-windows", type=int, help="use at most this many real windows (evenly spread)")
     parser.add_argument("--min-agreement", type=float, default=0.99)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--peak-size", type=int, default=1024, help="matrix size of the peak measurement")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -114,10 +115,10 @@ def main() -> None:
     info = {**common.machine_info(device), "native_bf16": cpu_bf16_support()}
     print(f"machine: {info}", flush=True)
 
-    peaks = {"fp32": common.matmul_peak_flops(device, torch.float32),
-             "bf16": common.matmul_peak_flops(device, torch.bfloat16)}
+    peaks = {"fp32": common.matmul_peak_flops(device, torch.float32, args.peak_size, 3),
+             "bf16": common.matmul_peak_flops(device, torch.bfloat16, args.peak_size, 3)}
     if "int8" in args.precisions:
-        peaks["int8"] = int8_matmul_peak()
+        peaks["int8"] = int8_matmul_peak(args.peak_size, 3)
     for p, peak in peaks.items():
         print(f"matmul peak {p}: {peak['wall'] / 1e9:.1f} GFLOP/s wall, {peak['cpu'] / 1e9:.1f} per CPU-s", flush=True)
 

@@ -64,3 +64,27 @@ def test_for_precision_prepares_once_and_records_what_it_chose(monkeypatch):
     assert model._text_cache is not None  # class texts computed up front, in fp32
     assert for_precision(model, "auto") is model  # already prepared: nothing redone
     assert for_precision(model, "bf16").inference_precision == "bf16"
+
+
+def test_a_folder_run_builds_the_model_and_the_class_texts_once(tmp_path, monkeypatch):
+    import cv2
+    import numpy as np
+
+    from peclip import backbone
+    from peclip.cli import main
+
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"face{i}.png"), np.random.default_rng(i).integers(0, 256, (40, 40, 3), np.uint8))
+    calls = {"texts": 0}
+    encode_texts = backbone.encode_texts
+
+    def counting(*args, **kwargs):
+        calls["texts"] += 1
+        return encode_texts(*args, **kwargs)
+
+    monkeypatch.setattr(backbone, "encode_texts", counting)
+    code = main(["predict", str(tmp_path), "--model", "test-clip-vit-b16", "--no-face-detection", "--no-plot",
+                 "--precision", "fp32", "-o", str(tmp_path / "out")])
+    assert code == 0
+    assert len(list((tmp_path / "out").glob("*.json"))) == 3
+    assert calls["texts"] == 1
