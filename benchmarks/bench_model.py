@@ -57,7 +57,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--modes", default="reference,default", help="comma-separated: reference, default")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
     p.add_argument("--int8", action="store_true", help="add the int8 CPU inference mode and its agreement study")
-    p.add_argument("--int8-adapters", action="store_true", help="quantise the adapters too (default: frozen layers)")
     p.add_argument("--agreement-clips", type=int, default=32)
     p.add_argument("--agreement-frames", type=int, default=None, help="frames per agreement clip (default --frames)")
     p.add_argument("--agreement-batch", type=int, default=4)
@@ -103,7 +102,7 @@ class Bench:
         if args.compile and "default" in self.models:
             self.runners["default"] = torch.compile(self.models["default"])
         if args.int8:
-            self.models["int8"] = perf.quantize_int8(model, adapters=args.int8_adapters)
+            self.models["int8"] = perf.quantize_int8(model)
             self.runners["int8"] = self.models["int8"]
         size = model.sizes.image_size
         gen = torch.Generator().manual_seed(args.seed + 1)
@@ -115,7 +114,7 @@ class Bench:
         a = self.args
         return {"model": a.model, "frames": a.frames, "batch_size": a.batch_size, "device": str(self.device),
                 "default_dtype": str(self.dtype).removeprefix("torch."), "steps": a.steps, "warmup": a.warmup,
-                "compile": a.compile, "grad_checkpointing": a.grad_checkpointing, "int8_adapters": a.int8_adapters}
+                "compile": a.compile, "grad_checkpointing": a.grad_checkpointing}
 
     def context(self, mode: str) -> contextlib.ExitStack:
         """Attention kernel and autocast of a mode."""
@@ -264,7 +263,7 @@ class Bench:
         clips = torch.rand(a.agreement_clips, frames, 3, size, size, generator=gen)  # (N, T, 3, H, W)
         start = time.perf_counter()
         result = perf.int8_agreement(self.fp32_default, self.models["int8"], clips.split(a.agreement_batch))
-        self.results["agreement"] = {**vars(result), "frames": frames, "adapters_quantised": a.int8_adapters}
+        self.results["agreement"] = {**vars(result), "frames": frames}
         print(f"[agreement] int8 vs fp32 over {result.clips} random clips of {frames} frames: top-1 agreement "
               f"{result.top1_agreement:.3f}, max |prob diff| {result.max_prob_diff:.4f}, mean "
               f"{result.mean_prob_diff:.5f} ({time.perf_counter() - start:.0f} s)", flush=True)

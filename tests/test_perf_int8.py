@@ -1,51 +1,60 @@
-"""int8 CPU inference: what is quantised, that the attention rewrite is exact, and agreement with fp32."""
+"""int8 CPU inference on onnxruntime: what is quantised, agreement with fp32, the graph cache, no deprecated API."""
 
 from __future__ import annotations
 
+import warnings
+
+import onnx
 import pytest
-import torch
-from torch import nn
 
 from model_helpers import activate_tda, random_video, tiny_model
 from peclip import perf
 
-DynamicLinear = torch.ao.nn.quantized.dynamic.Linear
 
-
-def test_quantizable_attention_equals_multihead_attention():
-    torch.manual_seed(0)
-    mha = nn.MultiheadAttention(64, 4, batch_first=True).eval()
-    attn = perf.QuantizableAttention(mha)
-    x = torch.randn(3, 9, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(attn(x, x, x, need_weights=False)[0], mha(x, x, x, need_weights=False)[0])
-        q = x[:, :1]  # class-token query over all tokens, as in the last vision block
-        torch.testing.assert_close(attn(q, x, x, need_weights=False)[0], mha(q, x, x, need_weights=False)[0])
-    with pytest.raises(NotImplementedError, match="need_weights"):
-        attn(x, x, x)
-
-
-def test_quantize_int8_quantises_the_frozen_vision_layers_only():
-    model = tiny_model()
-    qmodel = perf.quantize_int8(model)
-    vision = [type(m) for m in qmodel.clip.visual.modules()]
-    assert vision.count(DynamicLinear) == 5 * len(qmodel.clip.visual.transformer.resblocks)  # q, kv, out, fc, proj
-    assert nn.MultiheadAttention not in vision
-    assert not any(isinstance(m, DynamicLinear) for m in qmodel.clip.transformer.modules())  # text stays fp32
-    assert not any(isinstance(m, DynamicLinear) for a in qmodel.adapters() for m in a.modules())
-    assert not any(isinstance(m, DynamicLinear) for m in model.modules())  # the original is untouched
-    with_adapters = perf.quantize_int8(model, adapters=True)
-    assert any(isinstance(m, DynamicLinear) for a in with_adapters.adapters() for m in a.modules())
-
-
-def test_int8_model_agrees_with_fp32():
+@pytest.fixture(scope="module")
+def quantised(tmp_path_factory):
+    """One export for the module (it is the slow part): the tiny TDA model for clips of 2 frames."""
     model = tiny_model()
     activate_tda(model)
+    cache = tmp_path_factory.mktemp("int8-cache")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # no deprecated quantisation or export API
+        warnings.simplefilter("error", FutureWarning)
+        qmodel = perf.quantize_int8(model, cache_dir=cache, prepare_frames=2)
+    return model, qmodel, cache
+
+
+def test_int8_model_agrees_with_fp32_and_reuses_its_cached_graph(quantised):
+    model, qmodel, tmp_path = quantised
     clips = random_video(16, 2)
-    result = perf.int8_agreement(model, perf.quantize_int8(model), clips.split(8))
-    # Measured on this model and these clips: top-1 agreement 1.0, max |prob diff| 0.011.
+    result = perf.int8_agreement(model, qmodel, clips.split(8))
+    # Measured on this model and these clips: top-1 agreement 1.0, max |prob diff| 0.0055.
     assert result.clips == 16
     assert result.top1_agreement >= 0.9
     assert 0 < result.max_prob_diff < 0.05
     same = perf.int8_agreement(model, model, clips[:2])
     assert (same.top1_agreement, same.max_prob_diff) == (1.0, 0.0)
+    graphs = list(tmp_path.glob("vision-*-t2.onnx"))  # the TDA model's graph for clips of 2 frames
+    assert len(graphs) == 1
+    again = perf.quantize_int8(model, cache_dir=tmp_path, prepare_frames=2)  # read from the cache, not exported
+    assert list(tmp_path.glob("*.onnx")) == graphs
+    assert (again(clips[:2]) - qmodel(clips[:2])).abs().max() == 0
+
+
+def test_int8_quantises_the_frozen_vision_products_only(quantised):
+    model, _, tmp_path = quantised
+    graph = onnx.load(str(next(tmp_path.glob("*.onnx")))).graph
+    ops = [n.op_type for n in graph.node]
+    blocks = len(model.clip.visual.transformer.resblocks)
+    # in_proj (q, k, v), out_proj, fc, proj in every block; the class-token block's q/k/v stay fp32
+    assert ops.count("MatMulInteger") == 4 * (blocks - 1) + 3
+    namespaces = [next((p.value for p in n.metadata_props if p.key == "namespace"), "") for n in graph.node
+                  if n.op_type == "MatMul"]
+    assert sum(".adapter." in ns for ns in namespaces) >= 2 * blocks  # ShA and TDA products stay fp32
+    assert all(p.requires_grad for p in model.trainable_parameters())  # the original is untouched
+
+
+def test_int8_model_cannot_be_trained(quantised):
+    _, qmodel, _ = quantised
+    with pytest.raises(RuntimeError, match="inference only"):
+        qmodel.train()

@@ -32,6 +32,10 @@ class Preprocess:
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
+#: numeric precision of prediction: ``auto`` is bf16 on CUDA and on CPUs with native bf16 instructions,
+#: fp32 elsewhere; ``int8`` is the quantised CPU path (:mod:`peclip.predict.int8`)
+INFERENCE_PRECISIONS = ("auto", "bf16", "fp32", "int8")
+
 
 @dataclass
 class BackboneConfig:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from peclip.commands.arguments import add_model_arguments, model_request
 from peclip.commands.face_flags import add_face_arguments, face_settings
+from peclip.config import INFERENCE_PRECISIONS
 from peclip.data.formats import IMAGE_SUFFIXES
 from peclip.predict.inputs import find_inputs
 from peclip.predict.options import RANDOM_WEIGHTS_NOTE, SAMPLINGS, PredictOptions
@@ -57,15 +58,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--engine", choices=("torch", "onnx"), default="torch",
                      help="torch (default) or onnx: run an exported light model (--checkpoint MODEL.onnx, from "
                           "`peclip export`) through onnxruntime on the CPU")
-    out.add_argument("--int8", action="store_true",
-                     help="CPU only: int8 dynamically quantised vision tower (about 1.6x faster for ViT-B/16 "
-                          "on a 2-core CPU; top-1 agreed with fp32 on 32/32 random clips)")
+    out.add_argument("--precision", choices=INFERENCE_PRECISIONS, default=PredictOptions.precision,
+                     help="auto (default): bf16 on CUDA and on CPUs with native bf16 (avx512_bf16/amx_bf16), fp32 "
+                          "elsewhere; int8: the CPU's int8 vision tower on onnxruntime. `python "
+                          "benchmarks/bench_cpu.py` measures which is fastest here and how closely each agrees "
+                          "with fp32 (docs/performance.md)")
+    out.add_argument("--int8", action="store_true", help="the same as --precision int8")
+    out.add_argument("--prefetch-frames", type=int, default=PredictOptions.prefetch_frames, metavar="N",
+                     help="decode and track faces on their own thread, up to N frames ahead of the model "
+                          "(0: one after the other; default %(default)s)")
 
 
 def _options(args: argparse.Namespace) -> PredictOptions:
     return PredictOptions(window=args.window, stride=args.stride, batch_size=args.batch_size, sampling=args.sampling,
                           min_face_fraction=args.min_face_fraction, compound=args.compound,
-                          detect_faces=not args.no_face_detection, strict=args.strict)
+                          detect_faces=not args.no_face_detection, strict=args.strict,
+                          precision="int8" if args.int8 else args.precision, prefetch_frames=args.prefetch_frames)
 
 
 def _print_summary(result, written: dict) -> None:
@@ -89,7 +97,9 @@ def _print_summary(result, written: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = _options(args)  # validate settings before the model is built
-    request = model_request(args, "predict", int8=args.int8, device=args.device, engine=args.engine)
+    if args.int8 and args.precision not in ("int8", PredictOptions.precision):
+        raise ValueError(f"--int8 and --precision {args.precision} disagree; give --precision int8 alone")
+    request = model_request(args, "predict", precision=options.precision, device=args.device, engine=args.engine)
     faces = face_settings(args)
     # Deferred on purpose: the model stack imports torch, which `peclip --help` must not wait for.
     from tqdm import tqdm

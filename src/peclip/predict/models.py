@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from peclip.checkpoint import load
 from peclip.config import RuntimeOptions
@@ -13,7 +16,9 @@ from peclip.faces.options import FACES_RECORD, FaceOptions, read_face_record
 from peclip.factory import create_model, family_of
 from peclip.labels import LABEL_SETS
 from peclip.layout import resolve_checkpoint
-from peclip.predict.int8 import quantize_int8
+from peclip.model import PEClip
+from peclip.precision import resolve_inference_precision
+from peclip.predict.int8 import Int8PEClip, quantize_int8
 from peclip.predict.onnx import OnnxModel
 from peclip.predict.zeroshot import resolve_templates, zero_shot_model
 from peclip.registry import get_model_config
@@ -27,7 +32,8 @@ ENGINES = ("torch", "onnx")
 class ModelRequest:
     """Which model to predict with. Give ``checkpoint`` (a run or checkpoint folder) or ``model`` (a built-in
     name for zero-shot use). ``overrides`` are ModelConfig fields and ``runtime`` RuntimeOptions fields
-    (``--set model.* / runtime.*``)."""
+    (``--set model.* / runtime.*``). ``precision`` is ``auto``, ``fp32``, ``bf16`` or ``int8`` (see
+    :func:`for_precision`); ``int8=True`` is the older spelling of ``precision="int8"``."""
 
     checkpoint: str | None = None
     model: str | None = None
@@ -40,11 +46,19 @@ class ModelRequest:
     int8: bool = False
     device: str = "cpu"
     engine: str = "torch"  # torch | onnx (``checkpoint`` is then a file written by `peclip export`)
+    precision: str = "fp32"
 
 
 def build_model(request: ModelRequest):
-    """The model ``request`` asks for, in eval mode on its device; errors say what to pass."""
+    """The model ``request`` asks for, in eval mode on its device, prepared for its precision (the
+    class-text features computed; an int8 copy for ``int8``); errors say what to pass."""
     r = request
+    start = time.perf_counter()
+    precision = "int8" if r.int8 else r.precision
+    if r.int8 and r.precision not in ("int8", "fp32", "auto"):
+        raise ValueError(f"--int8 and --precision {r.precision} disagree; give --precision int8 alone")
+    if precision == "int8" and r.device != "cpu":
+        raise ValueError(f"--precision int8 is a CPU inference path; drop it or use --device cpu (got {r.device!r})")
     if r.engine not in ENGINES:
         raise ValueError(f"engine={r.engine!r} is not valid; choose one of {', '.join(ENGINES)}")
     if r.engine == "onnx":
@@ -74,11 +88,45 @@ def build_model(request: ModelRequest):
         if r.texts:
             log.warning("replacing the class texts the checkpoint was trained with by the %r texts", r.texts)
             model.set_class_texts(texts_for(model.class_names, r.texts), model.class_names)
-    if r.int8:
-        if r.device != "cpu":
-            raise ValueError(f"--int8 is a CPU inference path; drop it or use --device cpu (got {r.device!r})")
-        return quantize_int8(model.eval())
-    return model.to(r.device).eval()
+    built = time.perf_counter()
+    model = for_precision(model.to(r.device).eval(), precision)
+    log.info("model ready in %.1f s (built in %.1f s, prepared for %s in %.1f s)", time.perf_counter() - start,
+             built - start, model.inference_precision, time.perf_counter() - built)
+    return model
+
+
+def for_precision(model: PEClip, precision: str = "auto") -> PEClip:
+    """``model`` ready to predict at ``precision``, which it records as ``model.inference_precision``.
+
+    ``auto`` / ``fp32`` / ``bf16`` resolve with :func:`peclip.precision.resolve_inference_precision`
+    and return ``model`` itself; ``int8`` returns an int8 copy (:func:`peclip.predict.int8.quantize_int8`).
+    The class-text features are computed here, in fp32, once: every window after reuses them. A model
+    already prepared is returned as it is when ``precision`` is ``auto`` or the same.
+    """
+    prepared = getattr(model, "inference_precision", None)
+    if isinstance(model, Int8PEClip):
+        if precision not in ("auto", "int8"):
+            raise ValueError(f"this model is an int8 copy; to predict at {precision}, use the fp32 model it was "
+                             "made from")
+        prepared = "int8"
+    if prepared is not None and precision in ("auto", prepared):
+        model.inference_precision = prepared
+        return model
+    device = next(model.parameters()).device
+    resolved = resolve_inference_precision(precision, device)
+    model.eval()
+    if not isinstance(model, PEClip):  # a light model (peclip.light): no text tower to prepare
+        if resolved == "int8":
+            raise ValueError("--precision int8 is PE-CLIP's int8 path; a light model runs int8 through an exported "
+                             "graph: peclip export RUN --onnx OUT.onnx, then --engine onnx")
+        model.inference_precision = resolved
+        return model
+    if resolved == "int8":
+        model = quantize_int8(model)
+    model.inference_precision = resolved
+    with torch.inference_mode():
+        model.encode_classes()  # fp32 (no autocast here), cached by the model for the windows that follow
+    return model
 
 
 def _onnx_model(r: ModelRequest) -> OnnxModel:

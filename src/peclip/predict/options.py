@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from peclip.config import INFERENCE_PRECISIONS
 from peclip.predict.windows import DEFAULT_MIN_FACE_FRACTION, check_window_settings
 
 SAMPLINGS = ("tsn", "csim")
@@ -31,6 +32,13 @@ class PredictOptions:
       error instead of a result marked ``complete: false``.
     - ``frame_cache``: reuse per-frame embeddings across overlapping windows; None decides from the
       model (on when it has no temporal adapter).
+    - ``precision``: ``auto`` (bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere), ``fp32``,
+      ``bf16`` (autocast of the vision tower; class texts, logits and softmax stay fp32) or ``int8``
+      (the CPU's int8 vision tower, :mod:`peclip.predict.int8`). docs/performance.md gives the
+      agreement of each with fp32.
+    - ``prefetch_frames``: decoding and the face stage run on their own thread, at most this many
+      frames ahead of the model (bounded memory: 224 x 224 crops are 150 KB each); 0 runs them on the
+      caller's thread, one after the other.
     """
 
     window: float = 2.0
@@ -42,6 +50,8 @@ class PredictOptions:
     detect_faces: bool = True
     frame_cache: bool | None = None
     strict: bool = False
+    precision: str = "auto"
+    prefetch_frames: int = 96
 
     def __post_init__(self) -> None:
         check_window_settings(self.window, self.stride)
@@ -51,6 +61,13 @@ class PredictOptions:
             raise ValueError(f"sampling={self.sampling!r} is not valid; choose one of {', '.join(SAMPLINGS)}")
         if not isinstance(self.min_face_fraction, int | float) or not 0 < self.min_face_fraction <= 1:
             raise ValueError(f"min_face_fraction={self.min_face_fraction!r} must lie in (0, 1], e.g. 0.5")
+        if self.precision not in INFERENCE_PRECISIONS:
+            raise ValueError(f"precision={self.precision!r} is not valid; choose one of "
+                             f"{', '.join(INFERENCE_PRECISIONS)}")
+        if not isinstance(self.prefetch_frames, int) or isinstance(self.prefetch_frames, bool) \
+                or self.prefetch_frames < 0:
+            raise ValueError(f"prefetch_frames={self.prefetch_frames!r} must be a non-negative integer (0: no "
+                             "face-stage thread)")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -25,8 +25,9 @@ from peclip.faces.detectors import resolved
 from peclip.faces.options import FaceOptions
 from peclip.model import PEClip
 from peclip.predict.compound import check_compound_support, compound_names, compound_scores
-from peclip.predict.models import recorded_face_options
+from peclip.predict.models import for_precision, recorded_face_options
 from peclip.predict.options import RANDOM_WEIGHTS_NOTE, PredictOptions
+from peclip.predict.prefetch import prefetch
 from peclip.predict.result import PredictionResult
 from peclip.predict.scorer import WindowScorer
 from peclip.predict.source import FaceFrameSource
@@ -61,7 +62,7 @@ def predict_frames(model: PEClip, frames: Iterable[TimedFrame], duration_of, opt
                    scorer: WindowScorer | None = None) -> list[_Scored]:
     """Window and score a stream of frames; ``duration_of()`` gives the video's duration once the stream ends."""
     sliding = SlidingWindows(options.window, options.stride)
-    scorer = scorer or WindowScorer(model, options.frame_cache)
+    scorer = scorer or WindowScorer(model, options.frame_cache, precision=getattr(model, "inference_precision", "fp32"))
     num_frames = model.preprocess.num_frames
     done: list[_Scored] = []
     pending: list[tuple[_Scored, list[TimedFrame]]] = []
@@ -140,6 +141,11 @@ def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOption
     ``{"detector": "haar", "align": False}``) changes single settings on top. ``overlay``
     writes an MP4 with the face box and the emotion drawn on every frame; ``progress`` shows a progress
     bar over frames.
+
+    ``options.precision`` is applied here when the model was not prepared for it
+    (:func:`peclip.predict.models.for_precision`; an int8 copy is then made for this one call: for many
+    videos, prepare the model once, as ``peclip predict`` does). Decoding and the face stage run
+    ``options.prefetch_frames`` ahead of the model on their own thread.
     """
     if options is not None and option_kwargs:
         raise ValueError(f"give either options or keyword settings, not both (got {sorted(option_kwargs)})")
@@ -149,11 +155,13 @@ def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOption
     model.eval()
     if model.random_weights:
         log.warning("%s has random weights: %s", model.config.name, RANDOM_WEIGHTS_NOTE)
+    model = for_precision(model, options.precision)
     start = time.perf_counter()
     face_options = resolve_face_options(model, face_options, face_settings)
     source = FaceFrameSource(path, model.preprocess.size, detect_faces=options.detect_faces, detector=detector,
                              face_options=face_options, progress=progress)
-    entries = predict_frames(model, source, lambda: source.duration, options)
+    frames = prefetch(source, options.prefetch_frames, name=f"peclip-faces-{source.path.name}")
+    entries = predict_frames(model, frames, lambda: source.duration, options)
     elapsed = time.perf_counter() - start
     decode = _check_decode(source, options.strict)
     result = _assemble(model, source, entries, options, elapsed, face_options)
@@ -197,7 +205,8 @@ def _assemble(model: PEClip, source, entries: list[_Scored], options: PredictOpt
                   # light models have no text tower: no class texts, no templates
                   "class_texts": list(model.class_texts) if model.class_texts is not None else None,
                   "text_templates": list(getattr(model.config, "text_templates", [])), **options.to_dict(),
-                  "faces": {k: getattr(face_options, k) for k in FACE_RECORD}},
+                  "faces": {k: getattr(face_options, k) for k in FACE_RECORD},
+                  "precision_used": getattr(model, "inference_precision", "fp32")},
         elapsed=elapsed,
     )
 

@@ -12,7 +12,8 @@ Two paths, chosen from the model's structure:
   ``PEClip.forward`` computes (a test checks the two agree).
 
 Everything runs under :func:`torch.inference_mode`; the class-text features are computed once per
-model (the model caches them in eval mode) and reused for every batch.
+model (the model caches them in eval mode) and reused for every batch. With ``precision="bf16"`` only
+the vision tower runs under autocast: the class-text features, the logits and the softmax stay fp32.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from peclip.model import PEClip
+from peclip.precision import autocast
 from peclip.predict.windows import TimedFrame
 
 
@@ -37,9 +39,13 @@ def frames_to_tensor(crops: Sequence[np.ndarray], device: torch.device) -> torch
 class WindowScorer:
     """Turn clips (lists of ``T`` sampled frames with crops) into class probabilities ``(B, C)``."""
 
-    def __init__(self, model: PEClip, frame_cache: bool | None = None):
+    def __init__(self, model: PEClip, frame_cache: bool | None = None, precision: str = "fp32"):
         self.model = model
         self.device = next(itertools.chain(model.parameters(), model.buffers())).device
+        if precision not in ("fp32", "bf16", "int8"):
+            raise ValueError(f"precision={precision!r}: resolve it first "
+                             "(peclip.precision.resolve_inference_precision)")
+        self.precision = precision  # int8 is the model's own (an Int8PEClip); it runs as fp32 here
         independent = model.frame_cache_supported
         if frame_cache and not independent:
             raise ValueError("frame_cache=True needs a PE-CLIP model whose frames are encoded independently "
@@ -57,12 +63,21 @@ class WindowScorer:
         logits = self._logits_cached(clips) if self.frame_cache else self._logits_clips(clips)
         return torch.softmax(logits.float(), dim=-1).double().cpu().numpy()
 
+    def _vision(self):
+        return autocast(self.device, "bf16" if self.precision == "bf16" else "fp32")
+
+    def _classes(self, text_prompts: list[torch.Tensor]) -> torch.Tensor:
+        return self.model.encode_classes(text_prompts).float()  # (C, E), fp32: outside autocast, cached
+
     def _logits_clips(self, clips: Sequence[Sequence[TimedFrame]]) -> torch.Tensor:
         b, t = len(clips), len(clips[0])
         frames = frames_to_tensor([f.crop for clip in clips for f in clip], self.device)  # (B*T, 3, S, S)
         video = frames.view(b, t, *frames.shape[1:])  # (B, T, 3, S, S)
         self.frames_encoded += b * t
-        return self.model(video)  # (B, C)
+        text_prompts, vision_prompts = self.model.prompt_tokens()  # as PEClip.forward
+        with self._vision():
+            videos = self.model.encode_video(video, vision_prompts)  # (B, E)
+        return self.model.config.logit_scale * videos.float() @ self._classes(text_prompts).T  # (B, C)
 
     def _logits_cached(self, clips: Sequence[Sequence[TimedFrame]]) -> torch.Tensor:
         text_prompts, vision_prompts = self.model.prompt_tokens()
@@ -74,7 +89,9 @@ class WindowScorer:
         if new:
             order = sorted(new, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
             frames = frames_to_tensor([new[k].crop for k in order], self.device)  # (N, 3, S, S)
-            _, feats = self.model.encode_video(frames.unsqueeze(1), vision_prompts, return_frames=True)  # (N, 1, E)
+            with self._vision():
+                _, feats = self.model.encode_video(frames.unsqueeze(1), vision_prompts, return_frames=True)  # (N, 1, E)
+            feats = feats.float()
             self.frames_encoded += len(order)
             for k, feat in zip(order, feats[:, 0], strict=True):
                 self._cache[k] = feat
