@@ -226,7 +226,10 @@ class Int8PEClip(PEClip):
     def encode_video(self, video: torch.Tensor, vision_prompts: list[torch.Tensor] | None = None,
                      return_frames: bool = False) -> torch.Tensor:
         # vision_prompts are ignored: the graph holds the prompts of the weights it was exported from
-        video = self._check_video(video)
+        video, skip_temporal = self._as_clips(self._check_video(video))  # stills become clips as the model says
+        if skip_temporal:
+            raise ValueError("the int8 path encodes clips with their temporal adapter; temporal.stills=skip is not "
+                             "supported under --precision int8 (use fp32)")
         b, t = video.shape[:2]
         # frames are independent without a TDA: one graph of 1 frame serves every clip length
         per_call = t if self.config.temporal.enabled else 1

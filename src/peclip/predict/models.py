@@ -112,8 +112,11 @@ def for_precision(model: PEClip, precision: str = "auto") -> PEClip:
     if prepared is not None and precision in ("auto", prepared):
         model.inference_precision = prepared
         return model
-    device = next(model.parameters()).device
-    resolved = resolve_inference_precision(precision, device)
+    first = next(model.parameters(), None)
+    if first is None:  # an exported graph (--engine onnx) runs at the precision it was exported with
+        model.inference_precision = "fp32"
+        return model
+    resolved = resolve_inference_precision(precision, first.device)
     model.eval()
     if not isinstance(model, PEClip):  # a light model (peclip.light): no text tower to prepare
         if resolved == "int8":

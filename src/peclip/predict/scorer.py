@@ -66,18 +66,19 @@ class WindowScorer:
     def _vision(self):
         return autocast(self.device, "bf16" if self.precision == "bf16" else "fp32")
 
-    def _classes(self, text_prompts: list[torch.Tensor]) -> torch.Tensor:
-        return self.model.encode_classes(text_prompts).float()  # (C, E), fp32: outside autocast, cached
-
     def _logits_clips(self, clips: Sequence[Sequence[TimedFrame]]) -> torch.Tensor:
         b, t = len(clips), len(clips[0])
         frames = frames_to_tensor([f.crop for clip in clips for f in clip], self.device)  # (B*T, 3, S, S)
         video = frames.view(b, t, *frames.shape[1:])  # (B, T, 3, S, S)
         self.frames_encoded += b * t
+        if not isinstance(self.model, PEClip):  # a light model: its logits directly
+            with self._vision():
+                return self.model(video).float()  # (B, C)
         text_prompts, vision_prompts = self.model.prompt_tokens()  # as PEClip.forward
         with self._vision():
             videos = self.model.encode_video(video, vision_prompts)  # (B, E)
-        return self.model.config.logit_scale * videos.float() @ self._classes(text_prompts).T  # (B, C)
+        # the class side outside autocast: the fp32 class texts cached by the model, its logit rule (PN, heads)
+        return self.model.logits_from_embeddings(videos.float(), text_prompts)  # (B, C)
 
     def _logits_cached(self, clips: Sequence[Sequence[TimedFrame]]) -> torch.Tensor:
         text_prompts, vision_prompts = self.model.prompt_tokens()

@@ -208,7 +208,8 @@ def predict_image(model: PEClip, path: str | os.PathLike, *, detect_faces: bool 
                 "random_weights": model.random_weights, "input_size": size, "num_frames": model.preprocess.num_frames,
                 "stills": model.config.temporal.stills if model.config.temporal.enabled else "no temporal adapter",
                 "detect_faces": detect_faces, "class_texts": list(model.class_texts),
-                "faces": dataclasses.asdict(face_options) if detect_faces else None}
+                "faces": dataclasses.asdict(face_options) if detect_faces else None,
+                "precision_used": getattr(model, "inference_precision", "fp32")}
     return ImagePrediction(str(path), list(model.class_names), width, height,
                            [(b.box.x0, b.box.y0, b.box.x1, b.box.y1) for b in faces],
                            [(b.face.x0, b.face.y0, b.face.x1, b.face.y1) for b in faces],
