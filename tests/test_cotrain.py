@@ -80,13 +80,6 @@ def test_static_labels_are_remapped_onto_the_models_classes_by_name():
 
 # ------------------------------------------------------------------------------------ a co-trained run
 
-@pytest.fixture()
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _recipe(tmp_path, heads="shared", moe=False):
     stills = write_shape_dataset(tmp_path / "stills", 16, 8, ShapeSpec(colours="fixed"))

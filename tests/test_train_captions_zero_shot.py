@@ -12,7 +12,6 @@ import json
 import random
 
 import pytest
-import torch
 import yaml
 
 from peclip.cli import main
@@ -24,12 +23,6 @@ WORDINGS = ["a square moving to the {}", "the square slides {}", "a white box tr
             "{}: that is where the square goes", "an object moves {} over a dark background"]
 
 
-@pytest.fixture()
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _write_data(root):

@@ -9,18 +9,8 @@ frame folders on disk, the data layer, the engine, checkpoints and evaluation.
 import json
 
 import pytest
-import torch
 
 from peclip.cli import main
-
-
-@pytest.fixture()
-def one_thread():
-    # tiny tensors: one thread is fastest and avoids oversubscribing a busy 2-core machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.slow

@@ -8,17 +8,8 @@ them as ``(3, S, S)`` stills, and each still passes the model as ``temporal.stil
 import json
 
 import pytest
-import torch
 
 from peclip.cli import main
-
-
-@pytest.fixture()
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.slow

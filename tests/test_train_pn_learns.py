@@ -5,19 +5,12 @@ the default ``difference`` rule) reaches the accuracy of the same model with the
 import json
 
 import pytest
-import torch
 
 from peclip.cli import main
 
 POSITIVE_ONLY = "model.class_texts=[A person with an expression of right, A person with an expression of left]"
 
 
-@pytest.fixture()
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.slow

@@ -182,8 +182,20 @@ class PNConfig:
         self.init_weight = float(self.init_weight)
 
 
+class _NamedClasses:
+    """The classes of a model config: its own ``classes`` list, else those of its label set."""
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.classes) if self.classes is not None else list(LABEL_SETS[self.label_set].classes)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
 @dataclass
-class ModelConfig:
+class ModelConfig(_NamedClasses):
     """A whole PE-CLIP model: backbone, classes and their texts, and the three trainable parts."""
 
     name: str = "custom"
@@ -228,14 +240,6 @@ class ModelConfig:
             raise ValueError(f"model.text_templates={self.text_templates!r}: each template needs one '{{}}'")
         if self.logit_scale <= 0:
             raise ValueError(f"model.logit_scale={self.logit_scale!r} must be > 0")
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.classes) if self.classes is not None else list(LABEL_SETS[self.label_set].classes)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
 
     @property
     def uses_pn(self) -> bool:
@@ -377,7 +381,7 @@ class LightTemporalConfig:
 
 
 @dataclass
-class LightConfig:
+class LightConfig(_NamedClasses):
     """A light, fully trainable model (family ``light``): ShuffViT-DFER and its temporal variant.
 
     Same conventions as :class:`ModelConfig`: ``num_frames`` per clip, classes from ``label_set`` or
@@ -403,14 +407,6 @@ class LightConfig:
             check_choice("model", "label_set", self.label_set, tuple(LABEL_SETS))
         elif len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
             raise ValueError(f"model.classes={self.classes!r} must list at least two distinct class names")
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.classes) if self.classes is not None else list(LABEL_SETS[self.label_set].classes)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

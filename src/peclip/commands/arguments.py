@@ -8,6 +8,7 @@ from peclip.config import PRECISIONS
 from peclip.evaluation.options import EvalRequest
 from peclip.labels import LABEL_SETS, TEXT_KINDS
 from peclip.overrides import parse_overrides
+from peclip.predict.options import SAMPLINGS
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
@@ -33,6 +34,18 @@ def add_model_arguments(parser: argparse.ArgumentParser, title: str) -> argparse
                        help="override a model or runtime setting, e.g. --set runtime.cache_class_texts=false or "
                             "--set model.text_templates='[\"a photo of {}\"]' (model.*, runtime.*; repeatable)")
     return model
+
+
+def add_frame_selection_arguments(group: argparse._ArgumentGroup, defaults) -> None:
+    """``--sampling``, ``--min-face-fraction`` and ``--no-face-detection``: which frames of a window are
+    scored (``predict``, ``live``, ``explain``); ``defaults`` is the command's options class."""
+    group.add_argument("--sampling", choices=SAMPLINGS, default=defaults.sampling,
+                       help="frames per window: tsn segment centres (default) or csim, the frames that change most")
+    group.add_argument("--min-face-fraction", type=float, default=defaults.min_face_fraction, metavar="F",
+                       help="a window has a face when at least this share of its frames shows it "
+                            "(default %(default)s)")
+    group.add_argument("--no-face-detection", action="store_true",
+                       help="use whole frames (for videos that are already cropped to the face)")
 
 
 def model_request(args: argparse.Namespace, command: str, **extra) -> dict:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from peclip.commands.arguments import add_model_arguments, model_request
+from peclip.commands.arguments import add_frame_selection_arguments, add_model_arguments, model_request
 from peclip.evaluation.options import CLASS_MAP_METHODS, HEAD_FUSIONS
-from peclip.predict.options import SAMPLINGS, PredictOptions
+from peclip.predict.options import PredictOptions
 
 HELP = "see why: attention rollout and class maps on the face, and which frames the temporal adapter weighed"
 
@@ -30,11 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     win.add_argument("--stride", type=float, default=2.0, metavar="SECONDS",
                      help="time between window starts (default 2.0: side by side)")
     win.add_argument("--max-windows", type=int, metavar="N", help="explain at most N face windows")
-    win.add_argument("--sampling", choices=SAMPLINGS, default=PredictOptions.sampling,
-                     help="frames per window (default %(default)s)")
-    win.add_argument("--min-face-fraction", type=float, default=PredictOptions.min_face_fraction, metavar="F",
-                     help="a window has a face when at least this share of its frames has one (default %(default)s)")
-    win.add_argument("--no-face-detection", action="store_true", help="use whole frames (already cropped faces)")
+    add_frame_selection_arguments(win, PredictOptions)
     out = parser.add_argument_group("output")
     out.add_argument("--output", "-o", default="peclip-explanations", metavar="DIR",
                      help="folder for NAME.json, NAME.npz and NAME_wNNN.png (default ./peclip-explanations)")

@@ -9,9 +9,8 @@ import logging
 import signal
 import sys
 
-from peclip.commands.arguments import add_model_arguments, model_request
+from peclip.commands.arguments import add_frame_selection_arguments, add_model_arguments, model_request
 from peclip.predict.live.options import LiveOptions
-from peclip.predict.options import SAMPLINGS
 
 HELP = "score a camera, a network stream or a file live, per person, every hop (JSON lines, overlay, a web page)"
 
@@ -28,12 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="seconds of face crops per scored window (default %(default)s)")
     win.add_argument("--hop", type=float, default=LiveOptions.hop, metavar="SECONDS",
                      help="seconds of stream time between scored windows, at most --window (default %(default)s)")
-    win.add_argument("--sampling", choices=SAMPLINGS, default=LiveOptions.sampling,
-                     help="frames per window: tsn segment centres (default) or csim")
-    win.add_argument("--min-face-fraction", type=float, default=LiveOptions.min_face_fraction, metavar="F",
-                     help="a person's window has a face when at least this share of its frames shows it "
-                          "(default %(default)s)")
-    win.add_argument("--no-face-detection", action="store_true", help="use whole frames (already cropped faces)")
+    add_frame_selection_arguments(win, LiveOptions)
     src = parser.add_argument_group("source")
     src.add_argument("--realtime", action="store_true",
                      help="play a file at its own frame rate (default: as fast as it goes, skipping nothing)")

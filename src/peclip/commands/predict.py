@@ -7,12 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-from peclip.commands.arguments import add_model_arguments, model_request
+from peclip.commands.arguments import add_frame_selection_arguments, add_model_arguments, model_request
 from peclip.commands.face_flags import add_face_arguments, face_settings
 from peclip.config import INFERENCE_PRECISIONS
 from peclip.data.formats import IMAGE_SUFFIXES
 from peclip.predict.inputs import find_inputs
-from peclip.predict.options import RANDOM_WEIGHTS_NOTE, SAMPLINGS, PredictOptions
+from peclip.predict.options import RANDOM_WEIGHTS_NOTE, PredictOptions
 
 HELP = "predict the emotion over time in your own videos or images (fine-tuned checkpoint or zero-shot CLIP)"
 
@@ -34,13 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="time between window starts, at most the window length (default %(default)s)")
     win.add_argument("--batch-size", type=int, default=PredictOptions.batch_size,
                      help="windows per forward pass (default %(default)s)")
-    win.add_argument("--sampling", choices=SAMPLINGS, default=PredictOptions.sampling,
-                     help="frames per window: tsn segment centres (default) or csim, the frames that change most")
-    win.add_argument("--min-face-fraction", type=float, default=PredictOptions.min_face_fraction, metavar="F",
-                     help="a window has a face when at least this share of its frames has one "
-                          "(default %(default)s)")
-    win.add_argument("--no-face-detection", action="store_true",
-                     help="use whole frames (for videos that are already cropped to the face)")
+    add_frame_selection_arguments(win, PredictOptions)
     win.add_argument("--strict", action="store_true",
                      help="a video that decodes only in part (truncated or damaged) is an error, not a result "
                           "marked complete: false")

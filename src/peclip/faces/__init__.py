@@ -16,7 +16,7 @@ does not load OpenCV.
 
 from __future__ import annotations
 
-import importlib
+from peclip.lazy import lazy_exports
 
 _EXPORTS = {
     "Box": "peclip.faces.box", "crop_face": "peclip.faces.crop", "FaceDetector": "peclip.faces.detectors",
@@ -32,8 +32,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'peclip.faces' has no attribute {name!r}")
+__getattr__ = lazy_exports("peclip.faces", _EXPORTS)

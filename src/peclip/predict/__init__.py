@@ -16,7 +16,7 @@ without loading torch.
 
 from __future__ import annotations
 
-import importlib
+from peclip.lazy import lazy_exports
 
 _EXPORTS = {
     "compound_names": "peclip.predict.compound", "compound_scores": "peclip.predict.compound",
@@ -29,8 +29,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'peclip.predict' has no attribute {name!r}")
+__getattr__ = lazy_exports("peclip.predict", _EXPORTS)

@@ -146,16 +146,24 @@ class PredictionResult:
     def save(self, directory: str | os.PathLike, stem: str | None = None, plot: bool = True,
              overlay: bool = False) -> dict[str, Path]:
         """Write ``<stem>.csv``, ``<stem>.json``, ``<stem>.png`` (and ``<stem>_overlay.mp4``) into ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        stem = stem or Path(self.source).stem
-        written = {"csv": self.to_csv(directory / f"{stem}.csv"), "json": self.to_json(directory / f"{stem}.json")}
-        if plot:
-            self.plot(directory / f"{stem}.png")
-            written["png"] = directory / f"{stem}.png"
+        directory, stem, written = write_tables(self, directory, stem, plot)
         if overlay:
             written["overlay"] = self.write_overlay(directory / f"{stem}_overlay.mp4")
         return written
+
+
+def write_tables(result, directory: str | os.PathLike, stem: str | None, plot: bool) -> tuple[Path, str, dict]:
+    """``<stem>.csv``, ``<stem>.json`` and (with ``plot``) ``<stem>.png`` of a result (a video's timeline or
+    a photo's faces: anything with ``source``, ``to_csv``, ``to_json`` and ``plot``) into ``directory``;
+    returns the folder, the stem and what was written."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = stem or Path(result.source).stem
+    written = {"csv": result.to_csv(directory / f"{stem}.csv"), "json": result.to_json(directory / f"{stem}.json")}
+    if plot:
+        result.plot(directory / f"{stem}.png")
+        written["png"] = directory / f"{stem}.png"
+    return directory, stem, written
 
 
 def _emit(text: str, path: str | os.PathLike | None) -> str | Path:

@@ -30,6 +30,7 @@ from peclip.faces.stills import FaceCrop, faces_in_image, whole_image
 from peclip.model import PEClip
 from peclip.predict.options import RANDOM_WEIGHTS_NOTE
 from peclip.predict.plots import plot_face_bars
+from peclip.predict.result import write_tables
 from peclip.predict.runner import resolve_face_options
 from peclip.predict.scorer import frames_to_tensor
 
@@ -113,13 +114,7 @@ class ImagePrediction:
     def save(self, directory: str | os.PathLike, stem: str | None = None, plot: bool = True,
              labelled: bool = True) -> dict[str, Path]:
         """Write ``<stem>.csv``, ``<stem>.json``, ``<stem>.png`` (bar chart) and ``<stem>_labelled.jpg``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        stem = stem or Path(self.source).stem
-        written = {"csv": self.to_csv(directory / f"{stem}.csv"), "json": self.to_json(directory / f"{stem}.json")}
-        if plot:
-            self.plot(directory / f"{stem}.png")
-            written["png"] = directory / f"{stem}.png"
+        directory, stem, written = write_tables(self, directory, stem, plot)
         if labelled:
             written["labelled"] = self.write_labelled(directory / f"{stem}_labelled.jpg")
         return written

@@ -12,7 +12,7 @@ first use, so the CLI reads :class:`LiveOptions` without loading torch.
 
 from __future__ import annotations
 
-import importlib
+from peclip.lazy import lazy_exports
 
 _EXPORTS = {
     "LiveOptions": "peclip.predict.live.options", "LiveSession": "peclip.predict.live.session",
@@ -22,8 +22,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'peclip.predict.live' has no attribute {name!r}")
+__getattr__ = lazy_exports("peclip.predict.live", _EXPORTS)
