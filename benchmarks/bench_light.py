@@ -9,8 +9,10 @@
    quantisation of the exported graph), each at 1 and 2 threads. The modes are timed interleaved, so
    a load change on a shared machine hits all of them alike; the median over ``--steps`` is reported.
 2. End to end: ``peclip.predict_video`` on the video (default ``../shared/data/WolfgangLanger_Pexels.mp4``,
-   19.7 s, 472 frames at 640x360) with the face stage (decode + Haar detection/tracking + crop) and the
-   default 2 s windows at a 1 s stride, torch and onnxruntime engines: video-s/s and video frames/s.
+   19.7 s, 472 frames at 640x360) with the face stage (decode, the default detector with tracking,
+   alignment and crop), torch and onnxruntime engines, twice: at the default 2 s windows every 1 s (one
+   model frame per window) and with every video frame scored (one-frame windows at every frame):
+   video-s/s and video frames/s.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common  # noqa: E402
 import peclip  # noqa: E402
+from peclip.data.video import open_video  # noqa: E402
 from peclip.predict.onnx import OnnxModel, export_onnx  # noqa: E402
 
 DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "WolfgangLanger_Pexels.mp4"
@@ -84,19 +87,26 @@ def model_speed(name: str, frames: int, steps: int, workdir: Path) -> list[dict]
 
 
 def end_to_end(name: str, video: Path, workdir: Path, threads: int) -> list[dict]:
+    """``predict`` with the face stage, at the default windows (one model frame per 2 s window, every
+    1 s) and with every video frame scored (a one-frame window per frame)."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = peclip.create_model(name).eval()
     onnx_file = export_onnx(model, workdir / "e2e.onnx")
     rows = []
-    for engine, m in (("torch", model), ("onnxruntime", OnnxModel(onnx_file, threads))):
-        result = peclip.predict_video(m, video)
-        fps = result.num_video_frames / result.elapsed
-        rows.append({"engine": engine, "threads": threads, "video_s_per_s": round(result.speed, 2),
-                     "frames_per_s": round(fps, 1), "windows": len(result.starts),
-                     "frames": result.num_video_frames, "seconds": round(result.elapsed, 1)})
-        print(f"end to end, {engine}, {threads} thread(s): {result.speed:.2f} video-s/s, {fps:.1f} video frames/s "
-              f"({result.num_video_frames} frames in {result.elapsed:.1f} s)", flush=True)
+    engines = (("torch", model), ("onnxruntime", OnnxModel(onnx_file, threads)))
+    with open_video(video) as reader:
+        step = 1.0 / reader.fps  # one frame's duration: a window of one frame at every frame
+    for windows, settings in (("default", {}), ("every frame", {"window": step, "stride": step, "batch_size": 16})):
+        for engine, m in engines:
+            result = peclip.predict_video(m, video, **settings)
+            fps = result.num_video_frames / result.elapsed
+            rows.append({"windows": windows, "engine": engine, "threads": threads, "scored": len(result.starts),
+                         "video_s_per_s": round(result.speed, 2), "frames_per_s": round(fps, 1),
+                         "frames": result.num_video_frames, "seconds": round(result.elapsed, 1)})
+            print(f"end to end, {windows} windows ({len(result.starts)} scored), {engine}, {threads} thread(s): "
+                  f"{result.speed:.2f} video-s/s, {fps:.1f} video frames/s ({result.num_video_frames} frames in "
+                  f"{result.elapsed:.1f} s)", flush=True)
     return rows
 
 

@@ -9,8 +9,8 @@ at its own frame rate through :class:`peclip.predict.live.LiveSession` (2 s wind
 capture, windows scored and skipped (scoring slower than the hop), the latency from a window's last
 frame to its JSON line (p50 / p95), the mean seconds to score one window, and the process's CPU time
 over the wall time (100 % = one core busy). A run is ``MODEL:PRECISION:HOP``; ``tiny`` stands for
-``test-peclip-vit-b16``. The default runs are the tiny model at a 1 s hop and peclip-vit-b16 in fp32
-and int8 at 1 s and 2 s hops.
+``test-peclip-vit-b16``. The default runs are the tiny model at a 1 s hop, the light model
+``shuffvit-dfer`` (torch) at a 0.5 s hop, and peclip-vit-b16 in fp32 and int8 at 1 s and 2 s hops.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from peclip.predict.int8 import quantize_int8  # noqa: E402
 from peclip.predict.live import LiveOptions, LiveSession  # noqa: E402
 
 DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "WolfgangLanger_Pexels.mp4"
-DEFAULT_RUNS = ["tiny:fp32:1", "peclip-vit-b16:fp32:1", "peclip-vit-b16:fp32:2", "peclip-vit-b16:int8:1",
-                "peclip-vit-b16:int8:2"]
+DEFAULT_RUNS = ["tiny:fp32:1", "shuffvit-dfer:fp32:0.5", "peclip-vit-b16:fp32:1", "peclip-vit-b16:fp32:2",
+                "peclip-vit-b16:int8:1", "peclip-vit-b16:int8:2"]
 COLUMNS = ["model", "precision", "hop", "windows", "scored", "skipped", "frames dropped", "score s (mean)",
            "latency p50 s", "latency p95 s", "fps", "CPU %"]
 NAMES = {"tiny": "test-peclip-vit-b16"}
