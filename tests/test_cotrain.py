@@ -157,7 +157,7 @@ def test_static_labels_are_remapped_onto_the_models_classes_by_name():
 # ------------------------------------------------------------------------------------ a co-trained run
 
 
-def _recipe(tmp_path, heads="shared", moe=False):
+def _recipe(tmp_path, heads="shared", moe=False, balance="none"):
     stills = write_shape_dataset(tmp_path / "stills", 16, 8, ShapeSpec(colours="fixed"))
     text = f"""
 base: synthetic
@@ -174,6 +174,7 @@ cotrain:
   static:
     - name: shapes
       repeat: 0.5
+      balance: {balance}
       evaluate: true
       data: {{dataset: custom, manifest: {stills / 'manifest.csv'}, augment: mafw, num_workers: 0}}
 """
@@ -192,7 +193,7 @@ def _state(run):
 
 
 def test_a_co_trained_run_reports_per_domain_metrics_and_resumes_exactly(tmp_path, monkeypatch, one_thread, capsys):
-    recipe = _recipe(tmp_path, heads="separate", moe=True)
+    recipe = _recipe(tmp_path, heads="separate", moe=True, balance="classes")
     assert load_recipe(recipe).cotrain.static[0].repeat == 0.5
     assert main(["train", "--recipe", str(recipe), "--output-dir", str(tmp_path), "--name", "unbroken"]) == 0
     real = trainer.train_one_epoch
@@ -220,7 +221,7 @@ def test_a_co_trained_run_reports_per_domain_metrics_and_resumes_exactly(tmp_pat
     assert any(k.startswith("domain_heads.") for k in weights_a)  # separate heads were trained and saved
     assert any(".mlp.adapter." in k for k in weights_a)  # and the MoAE
     log = (tmp_path / "unbroken" / "log.txt").read_text()
-    assert "co-training: video 4 batches (1 x 16), shapes 2 batches (0.5 x 16)" in log
+    assert "co-training: video 4 batches (1 x 16), shapes 2 batches (0.5 x 16, balanced by class)" in log
     assert "shapes loss" in log and "shapes test UAR" in log
 
 
@@ -259,3 +260,35 @@ def test_co_training_on_two_cpu_processes_matches_one(tmp_path, one_thread, caps
         assert rows1[0][key] == rows2[0][key]
     for key in ("train_loss_video", "train_loss_shapes", "eval_uar", "eval_shapes_uar"):
         assert float(rows2[0][key]) == pytest.approx(float(rows1[0][key]), rel=1e-6), key
+
+
+def test_co_training_runs_every_fold_with_the_same_static_set(tmp_path, one_thread, capsys):
+    import csv
+
+    from peclip.data.synthetic import MotionSpec, write_motion_dataset
+
+    data = tmp_path / "videos"
+    annotations = write_motion_dataset(data, num_train=12, num_test=1, spec=MotionSpec(num_frames=4), seed=3)
+    with open(data / "folds.csv", "w", newline="") as fh:  # fold k's clips are fold k's test set
+        writer = csv.writer(fh)
+        writer.writerow(["path", "label", "fold"])
+        for i, (path, _, label) in enumerate(line.split() for line in annotations["train"].read_text().splitlines()):
+            writer.writerow([path, label, (i // 2) % 2 + 1])  # both classes in every fold
+    recipe = _recipe(tmp_path)
+    text = recipe.read_text().replace("synthetic: {num_train: 16, num_test: 8, num_frames: 4}",
+                                      f"synthetic: null\ndata: {{manifest: {data / 'folds.csv'}}}")
+    recipe.write_text(text.replace("data: {mix_prob_mixup: 0.4, mix_prob_fmix: 0.3}\n", "")
+                      .replace("batch_size: 4", "batch_size: 2").replace("epochs: 2", "epochs: 1"))
+    assert main(["train", "--recipe", str(recipe), "--folds", "1,2", "--output-dir", str(tmp_path),
+                 "--name", "cv"]) == 0
+    capsys.readouterr()
+    for fold in (1, 2):
+        run = tmp_path / "cv" / f"fold{fold}"
+        _, rows, results = _state(run)
+        assert results["fold"] == fold and results["selected"]["num_samples"] == 6  # its own test clips
+        # 6 train videos x 1.0 and 16 stills x 0.5, in batches of 2
+        assert (rows[0]["train_clips_video"], rows[0]["train_clips_shapes"]) == ("6", "8")
+        assert rows[0]["eval_shapes_uar"] not in ("", "nan")
+        assert "co-training: video 3 batches (1 x 6), shapes 4 batches (0.5 x 16)" in (run / "log.txt").read_text()
+    with open(tmp_path / "cv" / "summary.csv") as fh:
+        assert [r["fold"] for r in csv.DictReader(fh)] == ["1", "2", "mean", "std"]
