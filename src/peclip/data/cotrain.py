@@ -8,10 +8,17 @@ same with one index space:
 
 - :class:`DomainDataset` concatenates the datasets; item ``g`` is ``(input, label, domain index)``;
 - :class:`DomainBatchSampler` draws, per epoch, ``round(repeat * size)`` samples of each domain
-  (whole shuffled passes, then part of one more), cuts them into global batches of one domain,
-  shuffles the batches of all domains together and gives each process its slice of every batch, so
-  that in each step every process trains on the same domain (DDP stays in step, and a model with
-  separate heads uses the same head on every process).
+  (whole shuffled passes, then part of one more; or, for a domain balanced by class, independent
+  draws that give every class the same chance, S4D's imbalance-aware sampler for AffectNet), cuts
+  them into global batches of one domain (one optimizer step each), shuffles the batches of all
+  domains together and gives each process its slice of every batch, so that in each step every
+  process trains on the same domain (DDP stays in step, and a model with separate heads uses the
+  same head on every process).
+
+A global batch holds ``batch_size x world_size x grad_accum`` samples: each process's slice is cut
+into ``grad_accum`` micro-batches. So an optimizer step trains on the same samples however it is
+split between processes and gradient accumulation (1 process accumulating 2 micro-batches of 2
+computes exactly what 2 processes with 2 each do), and never mixes domains.
 
 Every draw is a function of ``(seed, epoch)``: an epoch is the same whether or not the run was
 interrupted before it.
@@ -74,24 +81,55 @@ def domain_quota(size: int, repeat: float) -> int:
     return int(round(repeat * size))
 
 
+def class_balanced_weights(labels: Sequence[int]) -> np.ndarray:
+    """Per-sample draw probabilities ``(N,)`` that give each class present the same total,
+    ``1 / (K * count of its class)``: S4D's imbalance-aware sampler (its ``ImbalancedDatasetSampler``,
+    weights ``1 / class count``) for AffectNet."""
+    labels = np.asarray(labels, dtype=np.int64)  # (N,)
+    if labels.ndim != 1 or labels.size == 0:
+        raise ValueError(f"class balancing needs one label per sample, got an array of shape {labels.shape}")
+    if (labels < 0).any():
+        raise ValueError(f"class balancing needs labelled samples; {int((labels < 0).sum())} have no label")
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return 1.0 / (len(classes) * counts[inverse])  # (N,), sums to 1
+
+
 class DomainBatchSampler(Sampler[list[int]]):
     """Batches of one domain each, ``repeat[d] * sizes[d]`` samples of domain ``d`` per epoch (see the
-    module docstring). ``batch_size`` is per process; a global batch holds ``batch_size * world_size``
-    samples, and the last incomplete global batch of each domain is dropped."""
+    module docstring). ``batch_size`` is per process and micro-batch; a global batch (one optimizer
+    step) holds ``batch_size * world_size * grad_accum`` samples, and the last incomplete global
+    batch of each domain is dropped.
+
+    ``labels[d]`` (the class of each sample of domain ``d``, or None) balances that domain by class:
+    its ``round(repeat * size)`` samples are then drawn independently with replacement, each class
+    with the same chance (:func:`class_balanced_weights`), as S4D samples AffectNet; its share of the
+    epoch stays ``repeat * size``. Domains without labels are drawn by whole shuffled passes."""
 
     def __init__(self, sizes: Sequence[int], repeats: Sequence[float], batch_size: int, *, seed: int = 0,
-                 rank: int = 0, world_size: int = 1, names: Sequence[str] | None = None):
+                 rank: int = 0, world_size: int = 1, names: Sequence[str] | None = None, grad_accum: int = 1,
+                 labels: Sequence[Sequence[int] | None] | None = None):
         if len(sizes) != len(repeats):
             raise ValueError(f"one repeat factor per domain: {len(sizes)} domains, {len(repeats)} factors")
         if any(r <= 0 for r in repeats):
             raise ValueError(f"repeat factors must be > 0, got {list(repeats)}")
-        if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(f"bad batch_size={batch_size}, rank={rank}, world_size={world_size}")
+        if batch_size < 1 or world_size < 1 or grad_accum < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"bad batch_size={batch_size}, rank={rank}, world_size={world_size}, "
+                             f"grad_accum={grad_accum}")
         self.sizes = [int(s) for s in sizes]
         self.repeats = [float(r) for r in repeats]
         self.batch_size, self.seed, self.rank, self.world_size = batch_size, int(seed), rank, world_size
+        self.grad_accum = int(grad_accum)
         self.names = list(names) if names is not None else [f"domain{d}" for d in range(len(sizes))]
         self.offsets = np.cumsum([0, *self.sizes]).tolist()
+        labels = list(labels) if labels is not None else [None] * len(self.sizes)
+        if len(labels) != len(self.sizes):
+            raise ValueError(f"labels: one entry (a label list or None) per domain, got {len(labels)} for "
+                             f"{len(self.sizes)} domains")
+        self.weights: list[np.ndarray | None] = []  # per domain: class-balancing draw probabilities (N_d,)
+        for d, domain_labels in enumerate(labels):
+            if domain_labels is not None and len(domain_labels) != self.sizes[d]:
+                raise ValueError(f"{self.names[d]}: {len(domain_labels)} labels for {self.sizes[d]} samples")
+            self.weights.append(class_balanced_weights(domain_labels) if domain_labels is not None else None)
         self.epoch = 0
         for d, count in enumerate(self.batches_per_domain()):
             if count == 0:
@@ -102,7 +140,8 @@ class DomainBatchSampler(Sampler[list[int]]):
 
     @property
     def global_batch(self) -> int:
-        return self.batch_size * self.world_size
+        """Samples per optimizer step over all processes and accumulated micro-batches."""
+        return self.batch_size * self.world_size * self.grad_accum
 
     def batches_per_domain(self) -> list[int]:
         return [domain_quota(n, r) // self.global_batch for n, r in zip(self.sizes, self.repeats, strict=True)]
@@ -111,7 +150,8 @@ class DomainBatchSampler(Sampler[list[int]]):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return sum(self.batches_per_domain())
+        """Micro-batches this process gets per epoch (``grad_accum`` per optimizer step)."""
+        return sum(self.batches_per_domain()) * self.grad_accum
 
     def global_batches(self) -> list[tuple[int, list[int]]]:
         """This epoch's ``(domain, global indices)`` batches, in training order (the same on every process)."""
@@ -119,17 +159,22 @@ class DomainBatchSampler(Sampler[list[int]]):
         batches: list[tuple[int, list[int]]] = []
         for d, (size, repeat) in enumerate(zip(self.sizes, self.repeats, strict=True)):
             quota = domain_quota(size, repeat)
-            passes = -(-quota // size)  # whole shuffled passes, the last one cut short
-            order = np.concatenate([rng.permutation(size) for _ in range(passes)])[:quota] + self.offsets[d]
+            if self.weights[d] is not None:  # balanced by class: independent draws, each class equally likely
+                order = rng.choice(size, size=quota, replace=True, p=self.weights[d]) + self.offsets[d]
+            else:
+                passes = -(-quota // size)  # whole shuffled passes, the last one cut short
+                order = np.concatenate([rng.permutation(size) for _ in range(passes)])[:quota] + self.offsets[d]
             for b in range(quota // self.global_batch):
                 batches.append((d, order[b * self.global_batch:(b + 1) * self.global_batch].tolist()))
         shuffled = rng.permutation(len(batches))
         return [batches[i] for i in shuffled]
 
     def __iter__(self) -> Iterator[list[int]]:
-        lo, hi = self.rank * self.batch_size, (self.rank + 1) * self.batch_size
+        share = self.batch_size * self.grad_accum  # this process's part of a global batch
         for _, indices in self.global_batches():
-            yield indices[lo:hi]
+            mine = indices[self.rank * share:(self.rank + 1) * share]
+            for m in range(self.grad_accum):  # its micro-batches, in order
+                yield mine[m * self.batch_size:(m + 1) * self.batch_size]
 
 
 def build_domain_loader(dataset: DomainDataset, sampler: DomainBatchSampler, num_workers: int = 0,

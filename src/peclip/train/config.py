@@ -229,15 +229,22 @@ class SyntheticSection:
         return ShapeSpec(self.num_classes, self.size, colours=self.colours)
 
 
+#: how a co-training static set's samples are drawn (StaticSet.balance)
+STATIC_BALANCE = ("none", "classes")
+
+
 @dataclass
 class StaticSet:
     """One static (still-image) set mixed into a video run: its data, its domain name in the logs, its
-    S4D repeat factor (samples per epoch = ``repeat`` x its size) and whether its test split is
-    evaluated each time the video test split is (``eval_<name>_uar`` / ``_war`` in the metrics)."""
+    S4D repeat factor (samples per epoch = ``repeat`` x its size), how its samples are drawn
+    (``balance``: ``none``, shuffled passes; ``classes``, each class equally likely per draw, S4D's
+    imbalance-aware sampler for AffectNet) and whether its test split is evaluated each time the
+    video test split is (``eval_<name>_uar`` / ``_war`` in the metrics)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     name: str | None = None
     repeat: float = 0.5
+    balance: str = "none"
     evaluate: bool = False
 
     def __post_init__(self) -> None:
@@ -249,6 +256,7 @@ class StaticSet:
         self.repeat = check_number("cotrain.static", "repeat", self.repeat)
         if self.repeat <= 0:
             raise ValueError(f"cotrain.static {self.name}: repeat={self.repeat} must be > 0 (S4D: 0.5)")
+        check_choice(f"cotrain.static {self.name}", "balance", self.balance, STATIC_BALANCE)
 
 
 @dataclass

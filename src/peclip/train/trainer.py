@@ -200,7 +200,7 @@ def _cotrain_loaders(recipe: Recipe, video_ds, static_items: dict, model, info, 
     test loaders (those with ``evaluate``). Static labels are remapped onto the model's classes by name:
     the text classifier unifies the label spaces; images of a class the model lacks are left out."""
     t, c = recipe.train, recipe.cotrain
-    datasets, names, repeats, evals = [video_ds], ["video"], [c.video_repeat], {}
+    datasets, names, repeats, labels, evals = [video_ds], ["video"], [c.video_repeat], [None], {}
     for s in c.static:
         data_cfg = check_compatible(model, s.data)
         # A model with its own class names reads label indices as they are; a label-set model takes
@@ -213,13 +213,15 @@ def _cotrain_loaders(recipe: Recipe, video_ds, static_items: dict, model, info, 
         datasets.append(ClipDataset(train_items, data_cfg, train=True, seed=t.seed))
         names.append(s.name)
         repeats.append(s.repeat)
+        labels.append([i.label for i in train_items] if s.balance == "classes" else None)
         if test_items is not None:
             evals[s.name] = eval_loader(remap_to_classes(test_items, classes, model.class_names, s.name), data_cfg)
     dataset = DomainDataset(datasets, names)
     sampler = DomainBatchSampler(dataset.sizes, repeats, per_rank, seed=t.seed, rank=info.rank,
-                                 world_size=info.world_size, names=names)
-    counts = ", ".join(f"{n} {b} batches ({r:g} x {len(d)})"
-                       for n, b, r, d in zip(names, sampler.batches_per_domain(), repeats, datasets, strict=True))
+                                 world_size=info.world_size, names=names, grad_accum=t.grad_accum, labels=labels)
+    counts = ", ".join(f"{n} {b} batches ({r:g} x {len(d)}{', balanced by class' if y is not None else ''})"
+                       for n, b, r, d, y in zip(names, sampler.batches_per_domain(), repeats, datasets, labels,
+                                                strict=True))
     log.info("co-training: %s per epoch; heads %s", counts, model.config.heads)
     return build_domain_loader(dataset, sampler, recipe.data.num_workers, recipe.data.pin_memory), evals
 
