@@ -6,9 +6,9 @@ the result is the square root of the normalised histogram, a unit vector, so the
 of them (:func:`similarity`) is their Bhattacharyya coefficient: 1 for the same colours, 0 for
 disjoint ones. It costs one small resize, one colour conversion and one ``calcHist`` per detection.
 
-Measured with RetinaFace boxes on ../shared/data (docs/faces.md): the same person in other frames
-scores 0.98-1.0 (WolfgangLanger over 19.7 s of crying, hand over mouth and smiling; the man of
-single_face.mp4), two different people 0.40-0.55 (the woman against the man; two of the posed stills
+Measured with RetinaFace boxes on ../shared/data (docs/faces.md): the same person against its first
+frame scores 0.98-1.0 (every 8th frame of WolfgangLanger, over 19.7 s of crying, hand over mouth and
+smiling; every 3rd of the man of single_face.mp4), two different people 0.40-0.55 (the woman against the man; two of the posed stills
 on a synthetic background). A face partly hidden by another takes on the other's colours, which is
 why the tracker learns a track's appearance only from detections that overlap no other
 (:class:`peclip.faces.tracking.FaceTracks`).
