@@ -8,10 +8,10 @@ disjoint ones. It costs one small resize, one colour conversion and one ``calcHi
 
 Measured with RetinaFace boxes on ../shared/data (docs/faces.md): the same person against its first
 frame scores 0.98-1.0 (every 8th frame of WolfgangLanger, over 19.7 s of crying, hand over mouth and
-smiling; every 3rd of the man of single_face.mp4), two different people 0.40-0.55 (the woman against the man; two of the posed stills
-on a synthetic background). A face partly hidden by another takes on the other's colours, which is
-why the tracker learns a track's appearance only from detections that overlap no other
-(:class:`peclip.faces.tracking.FaceTracks`).
+smiling; every 3rd of the man of single_face.mp4), two different people 0.40-0.55 (the woman against
+the man; two of the posed stills on a synthetic background). A face partly hidden by another takes
+on the other's colours, which is why the tracker learns a track's appearance only from detections that
+overlap no other (:class:`peclip.faces.tracking.FaceTracks`).
 """
 
 from __future__ import annotations
