@@ -463,7 +463,7 @@ def _drop_short(result: VideoResult, writers: list[_CropWriter], options: Prepar
 def face_record(options: PrepareOptions) -> dict:
     """How the crops were made, as recorded in track files and ``faces.json`` (predict reads it back)."""
     return {"detector": options.detector, "align": options.align, "size": options.size, "margin": options.margin,
-            "detect_size": options.detect_size, "min_face": options.min_face}
+            "detect_size": options.detect_size, "min_face": options.min_face, "refine_tilted": options.refine_tilted}
 
 
 def _worker_init(parent: int) -> None:

@@ -22,6 +22,8 @@ id. It knows nothing about files, so ``prepare`` and ``predict`` share it (:func
 - **Cuts**: a hard cut (the mean absolute difference of 64x36 grey thumbnails of two consecutive frames
   above ``cut_threshold`` grey levels) ends every track, so no id carries over from one shot's face to
   another's.
+- ``refine_tilted``: the landmarks of a face tilted 15 degrees or more are detected again on the face
+  turned upright (:mod:`peclip.faces.refine`).
 - ``max_faces`` tracks at most (new faces taken in the ``select`` order: largest or nearest the centre);
   detections smaller than ``min_face_size`` px are ignored.
 
@@ -41,6 +43,7 @@ from peclip.faces.association import match
 from peclip.faces.box import Box
 from peclip.faces.detectors import FaceDetector, HaarFaceDetector, create_detector
 from peclip.faces.options import SELECTS, FaceOptions
+from peclip.faces.refine import refine_landmarks
 
 
 @dataclass
@@ -134,6 +137,7 @@ class FaceTracks:
     velocity_smoothing: float = 0.5
     appearance: bool = True
     appearance_rate: float = 0.2
+    refine_tilted: bool = FaceOptions.refine_tilted
 
     def __post_init__(self) -> None:
         self.detector = self.detector if self.detector is not None else create_detector()
@@ -213,6 +217,8 @@ class FaceTracks:
                     for t in self._tracks for f in [t.predicted(index)]]
         self._since_detect = 0
         detections = [d for d in self.detector.detect(frame) if max(d.width, d.height) >= self.min_face_size]
+        if self.refine_tilted:
+            detections = [refine_landmarks(frame, d, self.detector) for d in detections]
         detections = self._order(detections, frame.shape)
         looks = [appearance(frame, d) for d in detections] if self.appearance else None
         found = self._associate(detections, looks, index)
@@ -322,4 +328,4 @@ def tracker_for(options: FaceOptions, fps: float, detector: FaceDetector | None 
         extra["confirm"] = max(1, min(FaceTracks.confirm, int(num_frames)))
     return FaceTracks(detector, fps=fps, max_gap=options.max_gap, margin=options.margin, smoothing=options.smoothing,
                       select=options.select, max_faces=options.max_faces, min_face_size=options.min_face_size,
-                      detect_every=options.detect_every, **extra)
+                      detect_every=options.detect_every, refine_tilted=options.refine_tilted, **extra)

@@ -107,7 +107,8 @@ def predict_frames(model: PEClip, frames: Iterable[TimedFrame], duration_of, opt
 
 
 #: the face settings a prediction records in its JSON (``settings.faces``)
-FACE_RECORD = ("detector", "align", "margin", "detect_size", "min_face", "max_faces", "min_face_size", "detect_every")
+FACE_RECORD = ("detector", "align", "margin", "detect_size", "min_face", "max_faces", "min_face_size", "detect_every",
+               "refine_tilted")
 
 
 def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOptions | None = None, *,
