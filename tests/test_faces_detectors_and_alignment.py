@@ -114,3 +114,34 @@ def test_haar_stays_available_and_gives_square_crops():
     assert face.landmarks is None
     crop = face_crop(image, face, face, 112, align=True, margin=0.25)  # no landmarks: square crop
     assert crop.shape == (112, 112, 3)
+
+
+@needs_retinaface
+@needs_media
+def test_a_second_landmark_pass_aligns_stills_rotated_30_degrees_within_3_px():
+    from peclip.faces.stills import faces_in_image
+
+    detector = create_detector("retinaface")
+    target = template_points(224)
+    refine = FaceOptions(detector="retinaface", refine_tilted=True)
+    for name in STILLS:
+        upright = _still(name)
+        [plain] = faces_in_image(upright, 224, detector, FaceOptions(detector="retinaface"))
+        [same] = faces_in_image(upright, 224, detector, refine)
+        assert same.face == plain.face  # an upright face (tilted under 10 degrees) keeps its first landmarks
+        for degrees in (30, -30):
+            [face] = faces_in_image(_rotate(upright, degrees), 224, detector, refine)
+            [again] = detector.detect(face.crop)  # find the eyes again in the aligned crop
+            eyes = np.array(again.landmarks[:2])
+            error = np.linalg.norm(eyes - target[:2], axis=1).max()
+            assert error <= 3.0, f"{name} rotated {degrees} degrees: an eye lies {error:.1f} px from the template"
+            assert abs(eyes[0, 1] - eyes[1, 1]) <= 3.0, f"{name} rotated {degrees} degrees: the eyes are not level"
+    # the tracker (prepare, predict on videos) takes the same second pass
+    from peclip.faces import tracker_for
+
+    rotated = _rotate(upright, 30)
+    [tracked] = tracker_for(refine, 25.0, detector, num_frames=1).update(rotated)
+    [refined] = faces_in_image(rotated, 224, detector, refine)
+    [first] = detector.detect(rotated)
+    np.testing.assert_allclose(tracked.face.landmarks, refined.face.landmarks)
+    assert not np.allclose(refined.face.landmarks, first.landmarks)

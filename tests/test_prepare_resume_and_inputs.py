@@ -83,6 +83,6 @@ def test_duplicate_report_is_recorded(tmp_path):
     summary = prepare_videos([MEDIA / "single_face.mp4"], tmp_path, PrepareOptions(size=96, report_duplicates=True),
                              progress=False)
     result = summary.results[0]
-    assert isinstance(result.duplicates, list)
+    assert sorted(result.duplicates) == [0] and isinstance(result.duplicates[0], list)
     track = json.loads((tmp_path / "_tracks" / "single_face.json").read_text())
-    assert track["duplicates"] == [list(d) for d in result.duplicates]
+    assert track["tracks"][0]["duplicates"] == [list(d) for d in result.duplicates[0]]

@@ -7,12 +7,13 @@ import argparse
 from peclip.faces.options import AUTO, DETECTOR_NAMES, FaceOptions
 
 #: FaceOptions fields set by these flags
-FIELDS = ("detector", "align", "max_faces", "min_face_size", "detect_every")
+FIELDS = ("detector", "align", "max_faces", "min_face_size", "detect_every", "refine_tilted")
 
 
 def add_face_arguments(parser: argparse.ArgumentParser, keep_unset: bool = False) -> None:
     """``--detector``, ``--align/--no-align``, ``--max-faces``, ``--largest-face``, ``--min-face-size``,
-    ``--detect-every``. With ``keep_unset`` the defaults are None (predict: a checkpoint's record decides)."""
+    ``--detect-every``, ``--refine-tilted``. With ``keep_unset`` the defaults are None (predict: a
+    checkpoint's record decides)."""
     d = FaceOptions()
 
     def default(name: str):
@@ -35,6 +36,9 @@ def add_face_arguments(parser: argparse.ArgumentParser, keep_unset: bool = False
     group.add_argument("--detect-every", type=int, default=default("detect_every"), metavar="K",
                        help=f"run the detector on every K-th frame and follow the faces' motion in between "
                             f"(default {d.detect_every})")
+    group.add_argument("--refine-tilted", action=argparse.BooleanOptionalAction, default=default("refine_tilted"),
+                       help="detect the landmarks of a face tilted 15 degrees or more again on the face turned "
+                            "upright (better aligned crops of tilted heads; one more detector run per tilted face)")
     if keep_unset:
         parser.set_defaults(max_faces=None)
 

@@ -38,9 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="label set that class names refer to (basic7 or mafw11; default basic7)")
     parser.add_argument("--root", help="folder a manifest input's paths are relative to (default: its folder)")
     parser.add_argument("--report-duplicates", action="store_true",
-                        help="record near-identical consecutive crops (CSIM >= --duplicate-threshold) per video")
+                        help="record near-identical consecutive crops (CSIM >= --duplicate-threshold) of every "
+                             "face track")
     parser.add_argument("--duplicate-threshold", type=float, default=PrepareOptions.duplicate_threshold,
                         help="CSIM threshold (default %(default)s)")
+    parser.add_argument("--min-track-seconds", type=float, default=PrepareOptions.min_track_seconds, metavar="SECONDS",
+                        help="drop a face track shorter than this (no clip, no manifest row; reported) unless it "
+                             "covers the whole video (default %(default)s; 0 keeps every track)")
     parser.add_argument("--jpeg-quality", type=int, default=PrepareOptions.jpeg_quality,
                         help="JPEG quality of the crops (default %(default)s)")
     parser.add_argument("--force", action="store_true",
@@ -59,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     options = PrepareOptions(size=args.size, margin=args.margin, max_gap=args.max_gap, detect_size=args.detect_size,
                              min_face=args.min_face, select=args.select, jpeg_quality=args.jpeg_quality,
                              report_duplicates=args.report_duplicates, duplicate_threshold=args.duplicate_threshold,
-                             force=args.force, strict=args.strict, **face_settings(args))
+                             min_track_seconds=args.min_track_seconds, force=args.force, strict=args.strict,
+                             **face_settings(args))
     summary = prepare_videos(args.inputs, args.out, options, label=args.label, label_set=get_label_set(args.label_set),
                              root=args.root, workers=args.workers, progress=not args.no_progress)
     print(summary.format())

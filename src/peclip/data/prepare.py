@@ -15,9 +15,12 @@ Frames without a face:
   in the summary and in its track file;
 - a video with no face at all is *skipped* (reported, nothing written).
 
-Each video's tracks (per track: the box per written frame; gaps, the detector and the alignment,
-optional duplicate-frame report of the first track) go to ``<out>/_tracks/<name>.json``, written last:
-it is the completion marker. It records every setting that shapes the crops
+A track shorter than ``min_track_seconds`` (and shorter than the video) is dropped: no clip, no
+manifest row; the summary and the track file (``dropped_tracks``) say how many and which.
+
+Each video's tracks (per track: the box per written frame and, with ``report_duplicates``, its
+near-identical consecutive crops; gaps, the detector and the alignment) go to
+``<out>/_tracks/<name>.json``, written last: it is the completion marker. It records every setting that shapes the crops
 (:meth:`PrepareOptions.output_settings` and the detector) and what decoding found (``complete``,
 ``frames_decoded``, ``frames_expected``, ``decode_errors``: a truncated or damaged video is prepared as
 far as it decodes and reported, or skipped with ``strict``). A second run skips videos whose track file
@@ -98,7 +101,8 @@ class VideoResult:
     gaps: list[tuple[int, int]] = field(default_factory=list)
     reported_gaps: list[tuple[int, int]] = field(default_factory=list)
     held_frames: int = 0
-    duplicates: list[tuple[int, float]] | None = None
+    duplicates: dict[int, list[tuple[int, float]]] | None = None  # track -> (crop index, CSIM to the one before)
+    dropped_tracks: list[tuple[int, int]] = field(default_factory=list)  # (track, frames): shorter than the minimum
     clips: list[tuple[int, str, int]] = field(default_factory=list)  # (track, folder name, frames written)
     message: str = ""
     seconds: float = 0.0
@@ -162,8 +166,13 @@ class PrepareSummary:
         for r in self.reported:
             lines.append(f"  gaps {r.source}: no face in {r.describe_gaps()}")
         for r in self.done:
-            if r.duplicates:
-                lines.append(f"  duplicates {r.source}: {len(r.duplicates)} near-identical consecutive frame(s)")
+            if r.duplicates and any(r.duplicates.values()):
+                per = ", ".join(f"person {t}: {len(d)}" for t, d in sorted(r.duplicates.items()))
+                lines.append(f"  duplicates {r.source}: near-identical consecutive frames ({per})")
+        for r in self.results:
+            if r.dropped_tracks:
+                lines.append(f"  short tracks {r.source}: {len(r.dropped_tracks)} dropped (track, frames: "
+                             f"{', '.join(f'{t}: {n}' for t, n in r.dropped_tracks)})")
         for p in self.problems:
             lines.append(f"  input problem {p}")
         if self.manifest is not None:
@@ -298,8 +307,9 @@ def _load_complete(out_dir: Path, job: Job, settings: dict, strict: bool = False
     result.gaps = [tuple(g) for g in data.get("gaps", [])]
     result.reported_gaps = [tuple(g) for g in data.get("reported_gaps", [])]
     result.clips = [(c["track"], c["name"], c["frames_written"]) for c in clips]
-    dup = data.get("duplicates")
-    result.duplicates = [tuple(d) for d in dup] if dup is not None else None
+    if any("duplicates" in c for c in clips):
+        result.duplicates = {c["track"]: [tuple(d) for d in c.get("duplicates", [])] for c in clips}
+    result.dropped_tracks = [tuple(d) for d in data.get("dropped_tracks", [])]
     return result, ""
 
 
@@ -366,10 +376,8 @@ def _crop_video(job: Job, options: PrepareOptions, detector: FaceDetector | None
                 writer = writers[found.track]
                 for index, early_crop, early_box in tentative.pop(found.key, []):
                     writer.write(index, early_crop, early_box, detected=True)
-                held = pending.pop(found.key, [])
-                for index, held_crop, held_box in held:
+                for index, held_crop, held_box in pending.pop(found.key, []):
                     writer.write(index, held_crop, held_box, detected=False)
-                result.held_frames += len(held)
                 writer.write(frame.index, crop, found.box.as_list(), detected=True)
         report = video.report()
     result.complete, result.frames_expected = report.complete, report.frames_expected
@@ -415,28 +423,47 @@ def prepare_one(job: Job, out_dir: Path, options: PrepareOptions, detector: Face
         result.status, result.message = "error", str(err)
         result.seconds = time.perf_counter() - start
         return result
-    ordered = [writers[t] for t in sorted(writers)]
+    ordered = _drop_short(result, [writers[t] for t in sorted(writers)], options)
     _judge(result, ordered, tracker.max_gap_frames)
-    small = [s for w in ordered[:1] for s in w.small]
-    if options.report_duplicates and len(small) > 1:
-        result.duplicates = [(int(i), float(c)) for i, c in duplicate_frames(np.stack(small),
-                                                                             options.duplicate_threshold)]
+    if options.report_duplicates:
+        result.duplicates = {w.track: [(int(i), float(c)) for i, c in duplicate_frames(
+            np.stack(w.small), options.duplicate_threshold)] if len(w.small) > 1 else [] for w in ordered}
     result.seconds = time.perf_counter() - start
-    data = {k: v for k, v in asdict(result).items() if k not in ("resumed", "clips", "redone")}
+    data = {k: v for k, v in asdict(result).items() if k not in ("resumed", "clips", "redone", "duplicates")}
     data.update({"frames_decoded": result.frames_total, "settings": settings,
                  "size": options.size, "margin": options.margin, "max_gap_s": options.max_gap,
                  "hold_frames": tracker.max_gap_frames, "origin": job.origin, **face_record(options),
                  "frames_columns": ["source_frame", "x0", "y0", "x1", "y1", "detected"],
                  "tracks": [{"track": w.track, "name": clip_name(job.name, w.track), "frames_written": len(w.records),
-                             "frames": w.records} for w in ordered]})
+                             "frames": w.records,
+                             **({} if result.duplicates is None else {"duplicates": result.duplicates[w.track]})}
+                            for w in ordered]})
     _write_json(track_file, data)  # last: marks the video complete
     return result
+
+
+def _drop_short(result: VideoResult, writers: list[_CropWriter], options: PrepareOptions) -> list[_CropWriter]:
+    """The writers of tracks with at least ``options.min_track_frames`` frames; the others' folders are
+    deleted and listed in ``result.dropped_tracks``."""
+    need = options.min_track_frames(result.fps, result.frames_total)
+    kept = []
+    for writer in writers:
+        if len(writer.records) >= need:
+            kept.append(writer)
+            continue
+        result.dropped_tracks.append((writer.track, len(writer.records)))
+        if writer.folder.exists():
+            shutil.rmtree(writer.folder)
+    if result.dropped_tracks:
+        log.info("%s: dropped %d face track(s) shorter than %d frames (%g s): %s", result.source,
+                 len(result.dropped_tracks), need, options.min_track_seconds, result.dropped_tracks)
+    return kept
 
 
 def face_record(options: PrepareOptions) -> dict:
     """How the crops were made, as recorded in track files and ``faces.json`` (predict reads it back)."""
     return {"detector": options.detector, "align": options.align, "size": options.size, "margin": options.margin,
-            "detect_size": options.detect_size, "min_face": options.min_face}
+            "detect_size": options.detect_size, "min_face": options.min_face, "refine_tilted": options.refine_tilted}
 
 
 def _worker_init(parent: int) -> None:
@@ -477,12 +504,16 @@ def _judge(result: VideoResult, writers: list[_CropWriter], hold: int) -> None:
     """The video's status from what was written: done, gaps (no face for longer than the hold) or no face."""
     result.clips = [(w.track, clip_name(result.name, w.track), len(w.records)) for w in writers]
     result.frames_written = sum(len(w.records) for w in writers)
+    result.held_frames = sum(1 for w in writers for r in w.records if not r[-1])
     covered = sorted({r[0] for w in writers for r in w.records})
     result.gaps = _runs(covered, result.frames_total)
     result.reported_gaps = [(s, e) for s, e in result.gaps if e - s + 1 > hold]
     if not result.frames_written:
         result.status = "no_face"
         result.message = f"no face found in {result.frames_total} frames"
+        if result.dropped_tracks:
+            result.message = (f"no face track long enough in {result.frames_total} frames "
+                              f"({len(result.dropped_tracks)} shorter one(s) dropped; --min-track-seconds)")
     elif result.reported_gaps:
         result.status = "gaps"
         result.message = f"no face in {result.describe_gaps()}"

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from peclip.evaluation.explain import ClipExplanation, explain_clip, resolve_class
 from peclip.evaluation.plots import plot_window_explanation
 from peclip.model import PEClip
+from peclip.predict.face_record import resolve_face_options
 from peclip.predict.overlay import OverlayWriter
 from peclip.predict.runner import sample_clip
 from peclip.predict.scorer import frames_to_tensor
@@ -128,7 +129,7 @@ def explain_video(model: PEClip, path: str | os.PathLike, *, window: float = 2.0
     model.eval()
     device = next(model.parameters()).device
     source = FaceFrameSource(path, model.preprocess.size, detect_faces=detect_faces, detector=detector,
-                             face_options=face_options, progress=progress)
+                             face_options=resolve_face_options(model, face_options), progress=progress)
     sliding = SlidingWindows(window, stride)
     results: list[WindowExplanation] = []
     bar = tqdm(desc="explain", unit="window", disable=not progress, leave=False)

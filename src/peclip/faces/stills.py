@@ -16,6 +16,7 @@ from peclip.faces.align import face_crop
 from peclip.faces.box import Box
 from peclip.faces.detectors import FaceDetector, create_detector
 from peclip.faces.options import FaceOptions
+from peclip.faces.refine import refine_landmarks
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ def faces_in_image(image: np.ndarray, size: int, detector: FaceDetector | None =
         faces = [f for f in faces if max(f.width, f.height) >= options.min_face_size]
     if options.max_faces:
         faces = sorted(sorted(faces, key=lambda b: -b.area)[:options.max_faces], key=lambda b: (b.x0, b.y0))
+    if options.refine_tilted:
+        faces = [refine_landmarks(image, face, detector) for face in faces]
     crops = []
     for face in faces:
         box = crop_box(face, options.margin)

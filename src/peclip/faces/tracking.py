@@ -9,6 +9,12 @@ id. It knows nothing about files, so ``prepare`` and ``predict`` share it (:func
   predicted for this frame, best pairs first; a detection that overlaps no track but lies within half a
   face of its predicted centre still matches (fast motion). Predicting by motion keeps two faces that
   cross apart as long as they move steadily.
+- **Appearance** (``appearance``, on by default): each track keeps a colour histogram of its face
+  (:mod:`peclip.faces.appearance`), learned only from detections that overlap no other face. Where
+  overlap and motion are ambiguous (two predicted boxes overlap, two detections could be one track's, a
+  held face comes back after a miss, possibly farther than half a face from where it was lost), the
+  group is matched by appearance first (:func:`peclip.faces.association.match`), so two faces that
+  cross keep their ids even when one of them reverses direction while they overlap.
 - **Confirm** a track after ``confirm`` consecutive detections (one stray detection never makes a face);
   only then does it get the next id (0, 1, ...), so ids count people, not false alarms.
 - **Hold** a confirmed track that is missed for up to ``max_gap`` seconds at its last place (``held``),
@@ -16,6 +22,8 @@ id. It knows nothing about files, so ``prepare`` and ``predict`` share it (:func
 - **Cuts**: a hard cut (the mean absolute difference of 64x36 grey thumbnails of two consecutive frames
   above ``cut_threshold`` grey levels) ends every track, so no id carries over from one shot's face to
   another's.
+- ``refine_tilted``: the landmarks of a face tilted 15 degrees or more are detected again on the face
+  turned upright (:mod:`peclip.faces.refine`).
 - ``max_faces`` tracks at most (new faces taken in the ``select`` order: largest or nearest the centre);
   detections smaller than ``min_face_size`` px are ignored.
 
@@ -30,9 +38,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from peclip.faces.appearance import appearance, blend
+from peclip.faces.association import match
 from peclip.faces.box import Box
 from peclip.faces.detectors import FaceDetector, HaarFaceDetector, create_detector
 from peclip.faces.options import SELECTS, FaceOptions
+from peclip.faces.refine import refine_landmarks
 
 
 @dataclass
@@ -90,6 +101,7 @@ class _Track:
     track: int | None = None
     hits: int = 1
     missed_since: int | None = None  # frame of the first miss of the current run
+    look: np.ndarray | None = None  # appearance descriptor (peclip.faces.appearance), None without the cue
 
     def predicted(self, index: int) -> Box:
         steps = index - self.at
@@ -123,6 +135,9 @@ class FaceTracks:
     confirm: int = 3
     cut_threshold: float = 40.0
     velocity_smoothing: float = 0.5
+    appearance: bool = True
+    appearance_rate: float = 0.2
+    refine_tilted: bool = FaceOptions.refine_tilted
 
     def __post_init__(self) -> None:
         self.detector = self.detector if self.detector is not None else create_detector()
@@ -138,6 +153,8 @@ class FaceTracks:
                              f"detect_every={self.detect_every} (>= 1)")
         if self.max_faces is not None and self.max_faces < 1:
             raise ValueError(f"max_faces={self.max_faces} must be >= 1, or None for all faces")
+        if not 0 < self.appearance_rate <= 1:
+            raise ValueError(f"appearance_rate={self.appearance_rate} must be in (0, 1] (weight of a new look)")
         self.max_gap_frames = int(math.floor(self.max_gap * self.fps + 1e-9))
         self.reset()
 
@@ -166,31 +183,12 @@ class FaceTracks:
         previous, self._thumb = self._thumb, thumb.astype(np.float32)
         return previous is not None and float(np.abs(self._thumb - previous).mean()) > self.cut_threshold
 
-    @staticmethod
-    def _affinity(predicted: Box, detection: Box) -> float:
-        iou = predicted.iou(detection)
-        if iou > 0:
-            return iou
-        side = max(predicted.width, predicted.height, 1e-6)
-        dist = math.dist(predicted.center, detection.center)
-        return -1.0 if dist >= 0.5 * side else 0.05 * (1 - dist / (0.5 * side))
-
-    def _associate(self, detections: list[Box], index: int) -> tuple[dict[int, int], list[int]]:
-        """Track index -> detection index, best affinity first; and the unmatched detections."""
-        pairs = []
-        for t, track in enumerate(self._tracks):
-            predicted = track.predicted(index)
-            for d, det in enumerate(detections):
-                score = self._affinity(predicted, det)
-                if score > 0:
-                    pairs.append((score, t, d))
-        matched: dict[int, int] = {}
-        used: set[int] = set()
-        for _, t, d in sorted(pairs, reverse=True):
-            if t not in matched and d not in used:
-                matched[t] = d
-                used.add(d)
-        return matched, [d for d in range(len(detections)) if d not in used]
+    def _associate(self, detections: list[Box], looks: list | None, index: int):
+        """Track index -> detection index, the unmatched detections and the cleanly matched tracks
+        (:func:`peclip.faces.association.match`)."""
+        missed = [0 if t.missed_since is None else index - t.at - 1 for t in self._tracks]
+        track_looks = [t.look for t in self._tracks] if looks is not None else None
+        return match([t.predicted(index) for t in self._tracks], detections, missed, track_looks, looks)
 
     def _update_track(self, track: _Track, det: Box, index: int) -> None:
         predicted = track.predicted(index)
@@ -219,14 +217,20 @@ class FaceTracks:
                     for t in self._tracks for f in [t.predicted(index)]]
         self._since_detect = 0
         detections = [d for d in self.detector.detect(frame) if max(d.width, d.height) >= self.min_face_size]
+        if self.refine_tilted:
+            detections = [refine_landmarks(frame, d, self.detector) for d in detections]
         detections = self._order(detections, frame.shape)
-        matched, fresh = self._associate(detections, index)
+        looks = [appearance(frame, d) for d in detections] if self.appearance else None
+        found = self._associate(detections, looks, index)
+        matched, fresh = found.pairs, found.fresh
         out: list[TrackedFace] = []
         kept: list[_Track] = []
         for t, track in enumerate(self._tracks):
             if t in matched:
                 det = detections[matched[t]]
                 self._update_track(track, det, index)
+                if looks is not None and t in found.clean:
+                    track.look = blend(track.look, looks[matched[t]], self.appearance_rate)
                 if track.track is None and track.hits >= self.confirm:
                     track.track, self._next_id = self._next_id, self._next_id + 1
                 kept.append(track)
@@ -244,7 +248,7 @@ class FaceTracks:
         room = None if self.max_faces is None else self.max_faces - len(kept)
         for d in fresh if room is None else fresh[:max(0, room)]:
             det = detections[d]
-            track = _Track(self._next_key, det, index)
+            track = _Track(self._next_key, det, index, look=None if looks is None else looks[d])
             self._next_key += 1
             if self.confirm <= 1:
                 track.track, self._next_id = self._next_id, self._next_id + 1
@@ -324,4 +328,4 @@ def tracker_for(options: FaceOptions, fps: float, detector: FaceDetector | None 
         extra["confirm"] = max(1, min(FaceTracks.confirm, int(num_frames)))
     return FaceTracks(detector, fps=fps, max_gap=options.max_gap, margin=options.margin, smoothing=options.smoothing,
                       select=options.select, max_faces=options.max_faces, min_face_size=options.min_face_size,
-                      detect_every=options.detect_every, **extra)
+                      detect_every=options.detect_every, refine_tilted=options.refine_tilted, **extra)

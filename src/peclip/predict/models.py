@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
 from peclip.checkpoint import load
 from peclip.config import RuntimeOptions
-from peclip.faces.options import FACES_RECORD, FaceOptions, read_face_record
 from peclip.factory import create_model, family_of
 from peclip.labels import LABEL_SETS
 from peclip.layout import resolve_checkpoint
@@ -153,21 +150,3 @@ def texts_for(class_names: list[str], kind: str) -> list[str]:
             return [label_set.texts(kind)[label_set.index(c)] for c in class_names]
     raise ValueError(f"--texts {kind} needs classes from a built-in label set; this checkpoint's classes are "
                      f"{', '.join(class_names)}")
-
-
-def recorded_face_options(checkpoint: str | None) -> FaceOptions | None:
-    """How the training data of ``checkpoint`` was cropped: the ``faces.json`` that ``peclip prepare`` wrote
-    and training copied into the run folder (looked for in the checkpoint folder and the two above it);
-    None when nothing was recorded (a zero-shot model, or data not made by ``prepare``)."""
-    if not checkpoint:
-        return None
-    folder = Path(checkpoint)
-    for place in (folder, *list(folder.parents)[:2]):
-        record = place / FACES_RECORD
-        if record.is_file():
-            try:
-                return read_face_record(json.loads(record.read_text(encoding="utf-8")))
-            except (OSError, ValueError) as err:
-                raise ValueError(f"{record} is not a readable face record ({err}); delete it or pass the face "
-                                 "flags (--detector, --align/--no-align)") from err
-    return None

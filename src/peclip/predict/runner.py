@@ -9,7 +9,6 @@ Memory therefore holds about one window of face crops, however long the video.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -21,11 +20,11 @@ import numpy as np
 from peclip.data.csim_sampling import csim_frame_indices
 from peclip.data.sampling import tsn_indices
 from peclip.data.video import IncompleteVideoError
-from peclip.faces.detectors import resolved
 from peclip.faces.options import FaceOptions
 from peclip.model import PEClip
 from peclip.predict.compound import check_compound_support, compound_names, compound_scores
-from peclip.predict.models import for_precision, recorded_face_options
+from peclip.predict.face_record import resolve_face_options
+from peclip.predict.models import for_precision
 from peclip.predict.options import RANDOM_WEIGHTS_NOTE, PredictOptions
 from peclip.predict.prefetch import prefetch
 from peclip.predict.result import PredictionResult
@@ -108,19 +107,8 @@ def predict_frames(model: PEClip, frames: Iterable[TimedFrame], duration_of, opt
 
 
 #: the face settings a prediction records in its JSON (``settings.faces``)
-FACE_RECORD = ("detector", "align", "margin", "detect_size", "min_face", "max_faces", "min_face_size", "detect_every")
-
-
-def resolve_face_options(model: PEClip, face_options=None, face_settings: dict | None = None) -> FaceOptions:
-    """The face settings of a prediction: ``face_options``, else those the checkpoint's training data was
-    cropped with (when recorded), else :class:`FaceOptions` defaults; ``face_settings`` on top."""
-    if face_options is None:
-        face_options = recorded_face_options(model.checkpoint)
-        if face_options is not None:
-            log.info("cropping faces as the training data of %s was cropped: %s", model.checkpoint, face_options)
-    base = face_options or FaceOptions()
-    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(FaceOptions)}
-    return resolved(FaceOptions(**{**fields, **(face_settings or {})}))
+FACE_RECORD = ("detector", "align", "margin", "detect_size", "min_face", "max_faces", "min_face_size", "detect_every",
+               "refine_tilted")
 
 
 def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOptions | None = None, *,
@@ -136,7 +124,7 @@ def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOption
     (any :class:`peclip.faces.FaceDetector`); ``face_options`` (a :class:`peclip.faces.FaceOptions`, or
     ``prepare``'s options) changes the face settings, which default to those of ``peclip prepare``, and
     for a checkpoint to the detector and alignment its training data was cropped with when its run
-    recorded them (:func:`peclip.predict.models.recorded_face_options`); crops are cut at the model's
+    recorded them (:func:`peclip.predict.face_record.resolve_face_options`); crops are cut at the model's
     input size; ``face_settings`` (a dict of :class:`~peclip.faces.FaceOptions` fields, e.g.
     ``{"detector": "haar", "align": False}``) changes single settings on top. ``overlay``
     writes an MP4 with the face box and the emotion drawn on every frame; ``progress`` shows a progress

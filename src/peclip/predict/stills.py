@@ -28,10 +28,10 @@ from peclip.data.video import load_image
 from peclip.faces.options import FaceOptions
 from peclip.faces.stills import FaceCrop, faces_in_image, whole_image
 from peclip.model import PEClip
+from peclip.predict.face_record import resolve_face_options
 from peclip.predict.options import RANDOM_WEIGHTS_NOTE
 from peclip.predict.plots import plot_face_bars
 from peclip.predict.result import write_tables
-from peclip.predict.runner import resolve_face_options
 from peclip.predict.scorer import frames_to_tensor
 
 log = logging.getLogger(__name__)

@@ -31,6 +31,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from peclip.model import PEClip
+from peclip.predict.face_record import resolve_face_options
 from peclip.predict.live.capture import Capture, LiveFaceSource, LiveFeed, resolve_source
 from peclip.predict.live.options import LiveOptions
 from peclip.predict.live.report import JsonlSink, LiveStats, format_summary, window_record
@@ -131,7 +132,9 @@ class LiveSession:
     ``source``: a camera index or ``/dev/videoN``, a stream URL, or a video file. ``jsonl``: a path, or
     None for stdout, or False for no lines. ``overlay``: an MP4 path for the annotated video. ``serve``:
     a port on 127.0.0.1 for the page (0 picks a free one; see :attr:`url`). ``on_record`` is called with
-    each JSON line's dict. ``face_options`` / ``detector`` as in :func:`peclip.predict.predict_video`.
+    each JSON line's dict. ``face_options`` / ``detector`` as in :func:`peclip.predict.predict_video`
+    (by default, a checkpoint crops faces as its training data was cropped:
+    :func:`peclip.predict.face_record.resolve_face_options`).
     """
 
     def __init__(self, model: PEClip, source: str | os.PathLike, options: LiveOptions | None = None, *,
@@ -198,7 +201,7 @@ class LiveSession:
         self.start_server()
         feed = LiveFeed(self.capture)
         source = LiveFaceSource(feed, model.preprocess.size, detect_faces=options.detect_faces,
-                                detector=self.detector, face_options=self.face_options)
+                                detector=self.detector, face_options=resolve_face_options(model, self.face_options))
         windows = PersonWindows(options.window, options.hop, num_frames=model.preprocess.num_frames,
                                 sampling=options.sampling, min_face_fraction=options.min_face_fraction)
         scorer = _Scorer(model, options.frame_cache, self.capture.lossless, self._emit, self.stats)
