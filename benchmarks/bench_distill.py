@@ -152,7 +152,7 @@ def main_(argv=None) -> int:
     print(f"\nmachine: {info['cpu']}, {info['cores']} cores, load average at the start {info['load_average']}")
     print(f"setting: {settings}")
     t = result["teacher"]
-    print(f"teacher (tiny PE-CLIP, {args.teacher_epochs} epochs on the same noisy clips): WAR {t['war']:.1f} "
+    print(f"teacher (tiny PE-CLIP, {args.teacher_epochs} epochs on the students' clips and labels): WAR {t['war']:.1f} "
           f"UAR {t['uar']:.1f}; its logits pick the true class on {result['teacher_true_on_flipped']:.1f} % of the "
           f"flipped training clips ({result['teacher_true_on_train']:.1f} % of all)")
     print(f"\n| student ({args.student_epochs} epochs) | " + " | ".join(f"seed {s}" for s in args.seeds)

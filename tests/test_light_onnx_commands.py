@@ -41,6 +41,7 @@ def test_eval_with_onnx_engine_gives_the_torch_metrics_and_probabilities(model, 
     m_torch = json.loads((tmp_path / "torch" / "metrics.json").read_text())
     m_onnx = json.loads((tmp_path / "onnx" / "metrics.json").read_text())
     assert m_onnx["num_samples"] == m_torch["num_samples"] == 12
+    assert (m_torch["engine"], m_onnx["engine"]) == ("torch", "onnx") and m_onnx["checkpoint"].endswith("m.onnx")
     for key in ("uar", "war", "loss"):
         assert m_onnx[key] == pytest.approx(m_torch[key], abs=1e-4), key
     assert m_onnx["per_class_recall"] == pytest.approx(m_torch["per_class_recall"], abs=1e-4)

@@ -138,7 +138,7 @@ def _report(job: EvalJob, saved: _Saved, output, items, expected) -> list[str]:
                         expected.selection if expected is not None else None)
     write_report(out, output, model.class_names,
                  {"selection": selection, "epoch": epoch, "split": job.split, "data": tag,
-                  "checkpoint": str(checkpoint), "expected": comparison, "checks": checks},
+                  "checkpoint": str(checkpoint), "engine": job.engine, "expected": comparison, "checks": checks},
                  [str(i.path) for i in items])
     lines = [f"{tag}  {describe(summary, selection, epoch)}"]
     for name, recall, support in zip(model.class_names, output.result.per_class_recall, output.result.support,
