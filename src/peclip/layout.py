@@ -73,6 +73,9 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         raise FileNotFoundError(f"{path} does not exist; give a run folder (runs/NAME) or a checkpoint folder")
     if (path / CONFIG_FILE).is_file():
         return path
+    if path.is_file() and path.suffix == ".onnx":
+        raise ValueError(f"{path} is an exported ONNX model (`peclip export`); run it with --engine onnx "
+                         "(predict, live, eval)")
     if not (path / CONFIG_YAML).is_file():
         folds = sorted(p.name for p in path.glob("fold*") if (p / CONFIG_YAML).is_file())
         if folds:

@@ -117,6 +117,11 @@ class ShuffViTDFER(nn.Module):
         """Predict's per-frame embedding cache is PEClip's; this model scores whole clips."""
         return False
 
+    @property
+    def may_skip_parameters(self) -> bool:
+        """Every parameter takes part in every step (DDP need not look for unused ones)."""
+        return False
+
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """``trunks`` (both ImageNet trunks) and ``head`` (MLP, GRU, classifier); all trainable."""
         trunks = [*self.shufflenet.parameters(), *self.efficientvit.parameters()]

@@ -255,6 +255,12 @@ class PEClip(nn.Module):
         """Frames are encoded independently (no TDA), so predict may reuse a frame's embedding."""
         return not self.config.temporal.enabled
 
+    @property
+    def may_skip_parameters(self) -> bool:
+        """Whether a training step may leave some trainable parameters without a gradient (DDP must then
+        look for them): the other domain's head with separate heads, MoAE experts no token was routed to."""
+        return self.config.heads == "separate" or bool(self.config.adapters.moe.enabled)
+
     def freeze_backbone(self) -> None:
         """Re-apply the structural freeze: only prompts and adapters require gradients."""
         self.requires_grad_(False)

@@ -8,7 +8,7 @@ from peclip.config import PRECISIONS
 from peclip.evaluation.options import EvalRequest
 from peclip.labels import LABEL_SETS, TEXT_KINDS
 from peclip.overrides import parse_overrides
-from peclip.predict.options import SAMPLINGS
+from peclip.predict.options import ENGINES, SAMPLINGS
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
@@ -46,6 +46,14 @@ def add_frame_selection_arguments(group: argparse._ArgumentGroup, defaults) -> N
                             "(default %(default)s)")
     group.add_argument("--no-face-detection", action="store_true",
                        help="use whole frames (for videos that are already cropped to the face)")
+
+
+def add_engine_argument(group: argparse._ArgumentGroup | argparse.ArgumentParser, where: str) -> None:
+    """``--engine torch|onnx``: what runs the model (``predict``, ``live``, ``eval``, ``explain``); ``where``
+    says how the command is given the exported file."""
+    group.add_argument("--engine", choices=ENGINES, default="torch",
+                       help=f"torch (default) or onnx: run a light model exported by `peclip export` ({where} "
+                            "MODEL.onnx) through onnxruntime on the CPU (docs/light.md)")
 
 
 def model_request(args: argparse.Namespace, command: str, **extra) -> dict:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from peclip.commands.arguments import add_saved_data_arguments, saved_job_fields
+from peclip.commands.arguments import add_engine_argument, add_saved_data_arguments, saved_job_fields
 
 HELP = "evaluate a trained run or checkpoint on a dataset or manifest: UAR, WAR, per-class recall, confusion"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", help="a run folder (runs/NAME: its selected checkpoint) or a checkpoint folder")
+    parser.add_argument("model", help="a run folder (runs/NAME: its selected checkpoint), a checkpoint folder, or "
+                        "MODEL.onnx from `peclip export` with --engine onnx")
     parser.add_argument("--data", help="dataset name (dfew, ferv39k, afew, mafw) or a manifest file (CSV or "
                         "annotation txt); default: the run's own test split")
     add_saved_data_arguments(parser, "evaluate")
+    add_engine_argument(parser, "the model argument")
     parser.add_argument("--expected", metavar="RECIPE", help="compare with this recipe's expected numbers (default: "
                         "the run's own recipe when evaluating its own test split), e.g. --expected dfew")
     parser.add_argument("--zero-shot", action="store_true",
@@ -30,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     # Deferred on purpose: the library imports torch, which `peclip --help` must not wait for.
     from peclip.train.eval_saved import EvalJob, evaluate_saved
 
-    for line in evaluate_saved(EvalJob(**fields, out=args.out, expected=args.expected, zero_shot=args.zero_shot)):
+    for line in evaluate_saved(EvalJob(**fields, out=args.out, expected=args.expected, zero_shot=args.zero_shot,
+                                          engine=args.engine)):
         print(line)
     return 0

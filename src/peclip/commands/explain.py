@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from peclip.commands.arguments import add_frame_selection_arguments, add_model_arguments, model_request
+from peclip.commands.arguments import (
+    add_engine_argument,
+    add_frame_selection_arguments,
+    add_model_arguments,
+    model_request,
+)
 from peclip.evaluation.options import CLASS_MAP_METHODS, HEAD_FUSIONS
 from peclip.predict.options import PredictOptions
 
@@ -38,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="also write NAME_overlay.mp4: the sampled face crops with the class map blended on")
     out.add_argument("--no-plot", action="store_true", help="do not write the PNGs")
     out.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_engine_argument(out, "--checkpoint")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-windows {args.max_windows} must be at least 1")
     if not Path(args.input).exists():
         raise FileNotFoundError(f"{args.input} does not exist; give a video file, an image or a folder of frames")
-    request = model_request(args, "explain", device=args.device)  # float model: attention recording needs it
+    # a float torch model: attention recording needs it (the library refuses an exported graph, naming why)
+    request = model_request(args, "explain", device=args.device, engine=args.engine)
     # Deferred on purpose: the library imports torch, which `peclip --help` must not wait for.
     from peclip.evaluation.explain_video import explain_video
     from peclip.predict.models import ModelRequest, build_model

@@ -9,7 +9,12 @@ import logging
 import signal
 import sys
 
-from peclip.commands.arguments import add_frame_selection_arguments, add_model_arguments, model_request
+from peclip.commands.arguments import (
+    add_engine_argument,
+    add_frame_selection_arguments,
+    add_model_arguments,
+    model_request,
+)
 from peclip.predict.live.options import LiveOptions
 
 HELP = "score a camera, a network stream or a file live, per person, every hop (JSON lines, overlay, a web page)"
@@ -42,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--summary-every", type=float, default=LiveOptions.summary_every, metavar="SECONDS",
                      help="log a summary this often (default %(default)s; 0: only at the end)")
     out.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_engine_argument(out, "--checkpoint")
     out.add_argument("--int8", action="store_true",
                      help="CPU only: int8 dynamically quantised vision tower (see peclip predict --help)")
 
@@ -54,7 +60,7 @@ def _options(args: argparse.Namespace) -> LiveOptions:
 
 def run(args: argparse.Namespace) -> int:
     options = _options(args)  # validate settings before the model is built
-    request = model_request(args, "live", int8=args.int8, device=args.device)
+    request = model_request(args, "live", int8=args.int8, device=args.device, engine=args.engine)
     # Deferred on purpose: the model stack imports torch, which `peclip --help` must not wait for.
     from peclip.predict.live.session import LiveSession
     from peclip.predict.models import ModelRequest, build_model

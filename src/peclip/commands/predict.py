@@ -7,7 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-from peclip.commands.arguments import add_frame_selection_arguments, add_model_arguments, model_request
+from peclip.commands.arguments import (
+    add_engine_argument,
+    add_frame_selection_arguments,
+    add_model_arguments,
+    model_request,
+)
 from peclip.commands.face_flags import add_face_arguments, face_settings
 from peclip.config import INFERENCE_PRECISIONS
 from peclip.data.formats import IMAGE_SUFFIXES
@@ -49,9 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--no-plot", action="store_true", help="do not write the PNG plot")
     out.add_argument("--recursive", action="store_true", help="also look into sub-directories")
     out.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    out.add_argument("--engine", choices=("torch", "onnx"), default="torch",
-                     help="torch (default) or onnx: run an exported light model (--checkpoint MODEL.onnx, from "
-                          "`peclip export`) through onnxruntime on the CPU")
+    add_engine_argument(out, "--checkpoint")
     out.add_argument("--precision", choices=INFERENCE_PRECISIONS, default=PredictOptions.precision,
                      help="auto (default): bf16 on CUDA and on CPUs with native bf16 (avx512_bf16/amx_bf16), fp32 "
                           "elsewhere; int8: the CPU's int8 vision tower on onnxruntime. `python "

@@ -223,6 +223,26 @@ class ClipExplanation:
                 "settings": self.settings, "seconds": round(self.seconds, 4)}
 
 
+def require_explainable(model) -> None:
+    """Refuse, naming what explain can run on, a model none of its methods applies to.
+
+    Every map here reads PE-CLIP's vision tower inside torch: attention rollout needs its attention
+    arrays, ``grad-rollout`` and ``gradcam`` also their gradients. An exported ONNX graph gives logits
+    only (no attention, no gradients), and a light model has no PE-CLIP tower to read (explain has no
+    black-box method, such as occlusion, that would need only logits)."""
+    if isinstance(model, PEClip):
+        return
+    methods = f"attention rollout with --method {' or '.join(CLASS_MAP_METHODS)}"
+    if getattr(model, "engine", "torch") == "onnx":
+        raise ValueError(f"explain cannot run on an exported ONNX model ({model.checkpoint}): its methods "
+                         f"({methods}) read the attention and gradients of PE-CLIP's vision tower in torch, and the "
+                         "graph gives logits only. Explain a PE-CLIP checkpoint or --model with --engine torch; "
+                         "for the exported model's scores use `peclip predict --engine onnx`")
+    raise ValueError(f"explain cannot run on {model.config.name}: its methods ({methods}) read the attention of "
+                     "PE-CLIP's ViT vision tower, which a light model does not have. Explain a PE-CLIP checkpoint "
+                     "or --model (e.g. clip-vit-b16); for the light model's scores use `peclip predict`")
+
+
 def resolve_class(model: PEClip, class_name: str | None) -> int | None:
     """The index of ``class_name`` among the model's classes (None stays None: the top class)."""
     if class_name is None:
@@ -252,6 +272,7 @@ def explain_clip(model: PEClip, video: torch.Tensor, class_index: int | None = N
     ``model(video)``; the last vision block runs in full here (``cls_only_last_block`` is switched off
     for the call), which changes no output.
     """
+    require_explainable(model)
     if method not in CLASS_MAP_METHODS:
         raise ValueError(f"class-map method {method!r} is not valid; choose one of {', '.join(CLASS_MAP_METHODS)}")
     if head_fusion not in HEAD_FUSIONS:

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from peclip.evaluation.explain import ClipExplanation, explain_clip, resolve_class
+from peclip.evaluation.explain import ClipExplanation, explain_clip, require_explainable, resolve_class
 from peclip.evaluation.plots import plot_window_explanation
 from peclip.model import PEClip
 from peclip.predict.face_record import resolve_face_options
@@ -125,6 +125,7 @@ def explain_video(model: PEClip, path: str | os.PathLike, *, window: float = 2.0
     top class); ``max_windows`` stops after that many face windows. The other settings are those of
     :func:`~peclip.evaluation.explain.explain_clip` and :class:`~peclip.predict.PredictOptions`.
     """
+    require_explainable(model)
     class_index = resolve_class(model, class_name)
     model.eval()
     device = next(model.parameters()).device

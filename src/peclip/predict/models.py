@@ -16,14 +16,12 @@ from peclip.layout import resolve_checkpoint
 from peclip.model import PEClip
 from peclip.precision import resolve_inference_precision
 from peclip.predict.int8 import Int8PEClip, quantize_int8
-from peclip.predict.onnx import OnnxModel
+from peclip.predict.onnx import OnnxModel, load_exported
+from peclip.predict.options import ENGINES
 from peclip.predict.zeroshot import resolve_templates, zero_shot_model
 from peclip.registry import get_model_config
 
 log = logging.getLogger(__name__)
-
-ENGINES = ("torch", "onnx")
-
 
 @dataclass
 class ModelRequest:
@@ -130,17 +128,9 @@ def for_precision(model: PEClip, precision: str = "auto") -> PEClip:
 
 
 def _onnx_model(r: ModelRequest) -> OnnxModel:
-    if not r.checkpoint or not str(r.checkpoint).endswith(".onnx"):
-        raise ValueError("--engine onnx runs an exported model: pass --checkpoint MODEL.onnx (write one with "
-                         "`peclip export RUN --onnx MODEL.onnx`)")
-    unused = [flag for flag, value in (("--model", r.model), ("--pretrained", r.pretrained), ("--texts", r.texts),
-                                       ("--templates", r.templates), ("--label-set", r.label_set),
-                                       ("--int8", r.int8), ("--set", r.overrides or r.runtime)) if value]
-    if unused:
-        raise ValueError(f"{', '.join(unused)} do not apply to --engine onnx (the exported graph is fixed)")
-    if r.device != "cpu":
-        raise ValueError(f"--engine onnx runs on the CPU (onnxruntime); drop --device {r.device}")
-    return OnnxModel(r.checkpoint).eval()
+    flags = {"--model": r.model, "--pretrained": r.pretrained, "--texts": r.texts, "--templates": r.templates,
+             "--label-set": r.label_set, "--int8": r.int8, "--set": r.overrides or r.runtime}
+    return load_exported(r.checkpoint, device=r.device, precision=r.precision, unused=flags)
 
 
 def texts_for(class_names: list[str], kind: str) -> list[str]:

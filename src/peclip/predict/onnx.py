@@ -118,6 +118,7 @@ class OnnxModel(nn.Module):
         self.runtime = RuntimeOptions()
         self.frame_cache_supported = False
         self.architecture = f"onnxruntime ({path.name})"
+        self.engine = "onnx"  # what runs it (a torch model has no such attribute: torch)
         self.register_buffer("_device", torch.zeros(0), persistent=False)  # predict reads the device from it
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
@@ -127,6 +128,24 @@ class OnnxModel(nn.Module):
         array = np.ascontiguousarray(video.detach().to("cpu", torch.float32).numpy())
         (logits,) = self.session.run(["logits"], {"video": array})
         return torch.from_numpy(logits)
+
+
+def load_exported(path: str | os.PathLike | None, *, device: str = "cpu", precision: str = "fp32",
+                  unused: dict | None = None) -> OnnxModel:
+    """The one loader of ``--engine onnx`` (predict, live, eval): the exported model at ``path`` in eval
+    mode. ``unused`` maps the flags that shape a torch model (``--pretrained``, ``--set`` ...) to their
+    values; any that is set is an error, as is a device other than the CPU or a precision other than fp32."""
+    if not path or not str(path).endswith(".onnx"):
+        raise ValueError(f"--engine onnx runs an exported model: give MODEL.onnx (got {path!r}; write one with "
+                         "`peclip export RUN --onnx MODEL.onnx`)")
+    given = [flag for flag, value in (unused or {}).items() if value]
+    if given:
+        raise ValueError(f"{', '.join(given)} do not apply to --engine onnx (the exported graph is fixed)")
+    if device not in ("cpu", "auto"):
+        raise ValueError(f"--engine onnx runs on the CPU (onnxruntime); drop --device {device}")
+    if precision not in ("fp32", "auto"):
+        raise ValueError(f"--engine onnx runs the graph in the fp32 it was exported in; drop --precision {precision}")
+    return OnnxModel(path).eval()
 
 
 def parity(model: nn.Module, path: str | os.PathLike, batch: int = 2, seed: int = 0) -> float:

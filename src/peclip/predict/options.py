@@ -9,6 +9,9 @@ from peclip.predict.windows import DEFAULT_MIN_FACE_FRACTION, check_window_setti
 
 SAMPLINGS = ("tsn", "csim")
 
+#: what runs the model: torch, or onnxruntime over a graph written by ``peclip export`` (peclip.predict.onnx)
+ENGINES = ("torch", "onnx")
+
 #: said in the JSON, the plot and the terminal whenever the model's weights are random
 RANDOM_WEIGHTS_NOTE = "random weights: these probabilities mean nothing"
 

@@ -26,6 +26,7 @@ from peclip.evaluation.options import EvalRequest
 from peclip.evaluation.report import describe, write_report
 from peclip.layout import CONFIG_YAML, RESULTS_JSON, resolve_checkpoint
 from peclip.model import PEClip
+from peclip.predict.onnx import load_exported
 from peclip.train.config import load_recipe
 from peclip.train.run import RunFolder
 from peclip.train.trainer import resolve_data_config
@@ -36,7 +37,8 @@ class EvalJob:
     """What to evaluate and on what. ``data``: a dataset name or a manifest file; ``None`` takes a run's
     own test split. ``data_changes``/``model_overrides``/``runtime`` are the ``--set`` values.
     ``zero_shot`` scores against the class texts of the data's label set (or of ``model.classes`` /
-    ``model.text_kind`` ... among the overrides) instead of the model's own."""
+    ``model.text_kind`` ... among the overrides) instead of the model's own. ``engine="onnx"`` scores
+    an exported light model (``source`` is its ``.onnx`` file) through onnxruntime on the CPU."""
 
     source: Path
     data: str | None = None
@@ -54,6 +56,7 @@ class EvalJob:
     runtime: dict = field(default_factory=dict)
     expected: str | None = None  # a recipe whose expected numbers to compare with (default: the run's own)
     zero_shot: bool = False  # score against the data's class texts instead of the model's own
+    engine: str = "torch"  # torch | onnx (``source`` is then a MODEL.onnx written by `peclip export`)
 
 
 @dataclass
@@ -72,19 +75,27 @@ class _Saved:
 @contextlib.contextmanager
 def _open_saved(job: EvalJob) -> Iterator[_Saved]:
     source = Path(job.source)
-    checkpoint = resolve_checkpoint(source)
+    exported = job.engine == "onnx"
+    if exported:  # checked before a process group or a dataset is touched
+        flags = {"--pretrained": job.pretrained, "--set model.*": job.model_overrides, "--set runtime.*": job.runtime,
+                 "--zero-shot": job.zero_shot}
+        model = load_exported(source, device=job.device, precision=job.precision, unused=flags)
+        checkpoint = source
+    else:
+        checkpoint = resolve_checkpoint(source)
     is_run = (source / CONFIG_YAML).is_file()
-    info = distributed.setup(job.device)
+    info = distributed.setup("cpu" if exported else job.device)
     try:
         overrides, text_changes = dict(job.model_overrides), {}
         if job.zero_shot:  # the class texts are chosen after loading, from the data evaluated on
             text_changes = {k: overrides.pop(k) for k in list(overrides) if k in CLASS_TEXT_KEYS}
-        model = load(checkpoint, pretrained=job.pretrained, runtime=job.runtime, **overrides)
+        if not exported:
+            model = load(checkpoint, pretrained=job.pretrained, runtime=job.runtime, **overrides)
         cfg, tag = _data_config(job, model, source, is_run, info)
         if job.zero_shot:
             use_zero_shot_classes(model, cfg.label_set, text_changes)
         request = EvalRequest(cfg, job.split, cfg.fold if job.fold is None else job.fold, job.batch_size,
-                              job.device, job.precision)
+                              "cpu" if exported else job.device, "fp32" if exported else job.precision)
         yield _Saved(source, checkpoint, is_run, model, request, tag, info)
     finally:
         distributed.cleanup(info)
@@ -107,7 +118,8 @@ def evaluate_saved(job: EvalJob) -> list[str]:
 def _report(job: EvalJob, saved: _Saved, output, items, expected) -> list[str]:
     """Write the report folder of an evaluation; the lines to print."""
     source, checkpoint, model, request = saved.source, saved.checkpoint, saved.model, saved.request
-    selection, epoch = "checkpoint", read_config(checkpoint).get("epoch")
+    exported = job.engine == "onnx"
+    selection, epoch = "checkpoint", None if exported else read_config(checkpoint).get("epoch")
     if saved.is_run and (source / RESULTS_JSON).is_file():
         selection = json.loads((source / RESULTS_JSON).read_text())["selection"]
     if job.zero_shot:
@@ -117,7 +129,8 @@ def _report(job: EvalJob, saved: _Saved, output, items, expected) -> list[str]:
     if job.out:
         out = Path(job.out)
     else:
-        out = source / f"eval-{tag}" if saved.is_run else Path(f"eval-{checkpoint.name}-{tag}")
+        name = checkpoint.stem if exported else checkpoint.name  # m.onnx -> eval-m-...
+        out = source / f"eval-{tag}" if saved.is_run else Path(f"eval-{name}-{tag}")
     summary = output.result.summary()
     comparison = compare_expected(summary, expected) if expected is not None else None
     annotated = read_split(request.data, request.split, request.fold)  # frame counts as the annotation states
@@ -125,7 +138,7 @@ def _report(job: EvalJob, saved: _Saved, output, items, expected) -> list[str]:
                         expected.selection if expected is not None else None)
     write_report(out, output, model.class_names,
                  {"selection": selection, "epoch": epoch, "split": job.split, "data": tag,
-                  "checkpoint": str(checkpoint), "expected": comparison, "checks": checks},
+                  "checkpoint": str(checkpoint), "engine": job.engine, "expected": comparison, "checks": checks},
                  [str(i.path) for i in items])
     lines = [f"{tag}  {describe(summary, selection, epoch)}"]
     for name, recall, support in zip(model.class_names, output.result.per_class_recall, output.result.support,
@@ -157,7 +170,8 @@ def _data_config(job: EvalJob, model, source: Path, is_run: bool, info) -> tuple
     """The data to evaluate on, resolved for the model, and a tag naming it."""
     if job.data is None:
         if not is_run:
-            raise ValueError("a checkpoint folder carries no dataset; give --data NAME_OR_MANIFEST")
+            raise ValueError(f"{source} carries no dataset (a checkpoint folder or exported model has none, a run "
+                             "folder has its recipe's); give --data NAME_OR_MANIFEST")
         recipe = load_recipe(source / CONFIG_YAML)
         base = resolve_data_config(recipe, RunFolder(source, writer=False), info)
         changes = {"root": job.root, "manifest": job.manifest}

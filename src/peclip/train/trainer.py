@@ -423,8 +423,7 @@ def _setup_fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.D
         # Parameters a step may leave without a gradient: the class-text path (and PN's negative bank)
         # when training on captions alone, the other domain's head, a skipped TDA on a still batch, MoAE
         # experts no token was routed to.
-        unused = (t.captions.mode == "only" or recipe.cotrain is not None or model.config.heads == "separate"
-                  or bool(model.config.adapters.moe.enabled))
+        unused = t.captions.mode == "only" or recipe.cotrain is not None or model.may_skip_parameters
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused)
     if t.compile:
