@@ -144,6 +144,10 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     progress: bool = True
     distill: DistillConfig = field(default_factory=DistillConfig)  # train against a teacher's soft labels
+    # BatchNorm layers (the light models' trunks and head) normalise with the statistics of the whole
+    # global batch under DDP on CUDA, as one process would; False keeps each process's own statistics.
+    # torch has no SyncBatchNorm on the CPU, so CPU DDP always keeps per-process statistics (logged).
+    sync_batchnorm: bool = True
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "grad_accum", "eval_every"):
@@ -174,6 +178,8 @@ class TrainConfig:
         check_choice("train", "select_metric", self.select_metric, SELECT_METRICS)
         if self.clip_grad_norm is not None:
             self.clip_grad_norm = check_number("train", "clip_grad_norm", self.clip_grad_norm)
+        if not isinstance(self.sync_batchnorm, bool):
+            raise ValueError(f"train.sync_batchnorm={self.sync_batchnorm!r} must be true or false")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ValueError(f"train.seed={self.seed!r} must be an integer")
         if not (isinstance(self.val_fraction, (int, float)) and 0 < self.val_fraction < 1):

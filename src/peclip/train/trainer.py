@@ -424,6 +424,7 @@ def _setup_fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.D
         # when training on captions alone, the other domain's head, a skipped TDA on a still batch, MoAE
         # experts no token was routed to.
         unused = t.captions.mode == "only" or recipe.cotrain is not None or model.may_skip_parameters
+        model = sync_batchnorm(model, device, t.sync_batchnorm)
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused)
     if t.compile:
@@ -435,6 +436,21 @@ def _setup_fit(recipe: Recipe, run: RunFolder, resume: bool, info: distributed.D
                 start_epoch=start_epoch, best=best, caption_loss=caption_loss, static_evals=static_evals,
                 domains=train_loader.dataset.names if recipe.cotrain is not None else None,
                 distiller=Distiller(teacher) if teacher is not None else None)
+
+
+def sync_batchnorm(model: torch.nn.Module, device: torch.device, enabled: bool) -> torch.nn.Module:
+    """``model`` with its BatchNorm layers synchronised across DDP processes on CUDA (``train.sync_batchnorm``).
+
+    The layers are swapped in place, so parameters, buffers and checkpoint keys stay the same. On the CPU
+    torch has no SyncBatchNorm: each process keeps its own batch statistics, which is logged.
+    """
+    if not enabled or not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return model
+    if device.type != "cuda":
+        log.info("BatchNorm layers use each process's own batch statistics: torch has no SyncBatchNorm on the "
+                 "CPU (results differ slightly from one process with the same global batch)")
+        return model
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
 def _run_epoch(recipe: Recipe, run: RunFolder, info: distributed.DistInfo, logs: _Logs, fit: _Fit,
