@@ -104,6 +104,7 @@ def test_live_and_explain_crop_as_the_checkpoints_training_data_too(tmp_path, mo
                             parameters=lambda: iter([torch.zeros(1)]))
     monkeypatch.setattr(explain_module, "FaceFrameSource", source)
     monkeypatch.setattr(explain_module, "resolve_class", lambda model, name: None)
+    monkeypatch.setattr(explain_module, "require_explainable", lambda model: None)  # a stand-in, not a PEClip
     with pytest.raises(_Seen):
         explain_video(model, tmp_path / "clip.mp4")
     monkeypatch.setattr(live_module, "LiveFaceSource", source)

@@ -90,6 +90,7 @@ _SCRIPT = textwrap.dedent('''
     if info.is_main:
         with open(sys.argv[1], "w") as fh:
             json.dump(out, fh)
+    distributed.barrier(info)  # no rank tears the group down while the other still talks to it
     distributed.cleanup(info)
 ''')
 
