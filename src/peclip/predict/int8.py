@@ -23,7 +23,9 @@ features are computed by the fp32 text tower once and cached, as in fp32.
 
 Exporting ViT-B/16 takes minutes on a 2-core CPU, so the quantised graph is cached on disk, keyed by
 a hash of the model's weights, its config and the library versions (``PECLIP_CACHE_DIR``, else
-``$XDG_CACHE_HOME/peclip``, else ``~/.cache/peclip``; ``cache_dir=False`` turns the cache off).
+``$XDG_CACHE_HOME/peclip``, else ``~/.cache/peclip``; ``cache_dir=False`` turns the cache off). The
+cache expires graphs by age, count and size (:mod:`peclip.predict.graph_cache`: 30 days unused, 8
+graphs, 2 GB by default).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from torch import nn
 from peclip.atomic import atomic_writer
 from peclip.model import PEClip
 from peclip.precision import autocast
+from peclip.predict import graph_cache
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +198,11 @@ class Int8Vision:
                 path = self.cache_dir / f"vision-{key}-t{frames}.onnx"
                 if path.is_file():
                     log.info("int8: using the cached vision graph %s", path)
+                    graph_cache.touch(path)  # its age counts from its last use
                 else:
                     _export_int8(self.graph, frames, self.size, path)
                 data = path.read_bytes()
+                graph_cache.prune(self.cache_dir, keep=path)  # the cache never grows without bound
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
