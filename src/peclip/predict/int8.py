@@ -214,6 +214,9 @@ class Int8Vision:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
+            # idle threads sleep instead of spinning: predict's face-stage thread shares the cores (measured on
+            # WolfgangLanger at a 2 s stride: the same wall time, 0.91x the CPU time)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.log_severity_level = 3
             self._sessions[frames] = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         return self._sessions[frames]
