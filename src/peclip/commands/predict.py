@@ -54,9 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "`peclip export`) through onnxruntime on the CPU")
     out.add_argument("--precision", choices=INFERENCE_PRECISIONS, default=PredictOptions.precision,
                      help="auto (default): bf16 on CUDA and on CPUs with native bf16 (avx512_bf16/amx_bf16), fp32 "
-                          "elsewhere; int8: the CPU's int8 vision tower on onnxruntime. `python "
-                          "benchmarks/bench_cpu.py` measures which is fastest here and how closely each agrees "
-                          "with fp32 (docs/performance.md)")
+                          "elsewhere; int8: the CPU's int8 vision tower on onnxruntime. `peclip bench-cpu` "
+                          "measures which is fastest here and how closely each agrees with fp32 "
+                          "(docs/performance.md)")
     out.add_argument("--int8", action="store_true", help="the same as --precision int8")
     out.add_argument("--detect-frames", choices=DETECT_FRAMES, default=PredictOptions.detect_frames,
                      help="every: the face detector on every --detect-every-th frame (as prepare); sampled: only on "
