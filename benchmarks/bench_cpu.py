@@ -90,6 +90,9 @@ def main() -> None:
                 if a:
                     print(f"  {precision} vs fp32, {label}: {a['clips']} clips, top-1 {100 * a['top1_agreement']:.1f} "
                           f"%, max |dp| {a['max_prob_diff']:.4f}, mean |dp| {a['mean_prob_diff']:.5f}", flush=True)
+            for flip in row.get("disagreements", []):
+                print(f"  {precision} differs from fp32 on clip {flip['clip']}: fp32's top-2 margin "
+                      f"{flip['fp32_top2_margin']:.4f}, max |dp| {flip['max_prob_diff']:.4f}", flush=True)
         report["models"][name] = {**result, "real_windows_per_video": counts}
         del model
     if args.json:

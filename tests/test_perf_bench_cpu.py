@@ -51,3 +51,12 @@ def test_a_slow_precision_can_run_on_a_subset_and_is_compared_there(one_thread):
     assert report["rows"]["bf16"]["agreement_all"]["clips"] == 2
     with pytest.raises(ValueError, match="fp32 is the reference"):
         cpu.bench_model(model, clips, ["fp32"], subsets={"fp32": [0]})
+
+
+def test_each_top1_flip_is_listed_with_fp32s_margin():
+    reference = np.array([[0.50, 0.49, 0.01], [0.90, 0.05, 0.05]])
+    other = np.array([[0.48, 0.51, 0.01], [0.89, 0.06, 0.05]])
+    [flip] = cpu._disagreements(reference, other, np.array([7, 8]))
+    assert flip["clip"] == 7
+    assert flip["fp32_top2_margin"] == pytest.approx(0.01)
+    assert flip["max_prob_diff"] == pytest.approx(0.02)

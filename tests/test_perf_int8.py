@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import onnx
@@ -77,6 +78,16 @@ def test_the_adapters_can_stay_fp32_and_the_output_projection_always_does(tmp_pa
     onnx.save(helper.make_model(graph), tmp_path / "g.onnx")
     assert _kept_fp32(tmp_path / "g.onnx") == ["proj"]
     assert _kept_fp32(tmp_path / "g.onnx", int8_adapters=False) == ["down", "proj"]
+
+
+def test_using_a_cached_graph_expires_stale_ones(quantised):
+    model, _, cache = quantised
+    stale = cache / "vision-0123456789abcdef-t16.onnx"  # another model's graph, last used in 1970
+    stale.write_bytes(b"not a graph")
+    os.utime(stale, (0, 0))
+    perf.quantize_int8(model, cache_dir=cache, prepare_frames=2)  # a cache hit
+    assert not stale.exists()
+    assert len(list(cache.glob("vision-*-t2.onnx"))) == 1  # the graph in use stays
 
 
 def test_int8_model_cannot_be_trained(quantised):

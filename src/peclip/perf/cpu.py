@@ -260,10 +260,20 @@ def bench_model(model: PEClip, clips: Sequence[torch.Tensor], precisions: Sequen
                     row[f"agreement_{label}"] = compare_probabilities(reference[part],
                                                                       run.probabilities[part]).to_dict()
             agreements[precision] = row["agreement_all"]
+            row["disagreements"] = _disagreements(reference, run.probabilities, picked[precision])
         rows[precision] = row
     best, ok = recommend(runs, agreements, min_agreement)
     return {"model": model.config.name, "clips": len(clips), "real_clips": real, "random_clips": len(clips) - real,
             "rows": rows, "recommended": best, "qualifying": ok, "min_agreement": min_agreement}
+
+
+def _disagreements(reference: np.ndarray, other: np.ndarray, indices: np.ndarray) -> list[dict]:
+    """The clips whose top-1 differs from fp32's, with fp32's margin between its two most probable classes (a
+    flip on a near tie says little about the precision; a random-weight model's probabilities are near-uniform)."""
+    top2 = np.sort(reference, axis=1)[:, -2:]  # (N, 2)
+    flipped = np.flatnonzero(reference.argmax(1) != other.argmax(1))
+    return [{"clip": int(indices[i]), "fp32_top2_margin": float(top2[i, 1] - top2[i, 0]),
+             "max_prob_diff": float(np.abs(reference[i] - other[i]).max())} for i in flipped]
 
 
 def default_precisions() -> list[str]:
