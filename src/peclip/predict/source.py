@@ -42,6 +42,9 @@ class FaceFrameSource:
     (what the test transform does to an already cropped clip).
     """
 
+    #: detect on the frame indices this is true for (peclip.predict.detect_plan); None: every ``detect_every``-th
+    detect_at = None
+
     def __init__(self, path: str | os.PathLike, size: int, detect_faces: bool = True, detector=None,
                  face_options=None, progress: bool = False, detect_at=None):
         self.path = Path(path)
@@ -53,7 +56,7 @@ class FaceFrameSource:
         self.detector = detector
         self.face_options = face_options or FaceOptions()
         self.progress = progress
-        self.detect_at = detect_at  # detect on these frame indices only (peclip.predict.detect_plan); None: every k
+        self.detect_at = detect_at
         self._video = open_video(self.path)  # VideoReadError for an unreadable file
         self.fps: float | None = None if self.kind == "image" else self._video.fps
         self.frames_read = 0
