@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import onnx
 import pytest
+import torch
 
 from model_helpers import activate_tda, random_video, tiny_model
 from peclip import perf
+from peclip.adapters import PEClipAdapter
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +44,50 @@ def test_int8_model_agrees_with_fp32_and_reuses_its_cached_graph(quantised):
     assert (again(clips[:2]) - qmodel(clips[:2])).abs().max() == 0
 
 
-def test_int8_quantises_the_frozen_vision_products_only(quantised):
+def test_int8_quantises_the_vision_products_with_constant_weights(quantised):
     model, _, tmp_path = quantised
     graph = onnx.load(str(next(tmp_path.glob("*.onnx")))).graph
     ops = [n.op_type for n in graph.node]
     blocks = len(model.clip.visual.transformer.resblocks)
-    # in_proj (q, k, v), out_proj, fc, proj in every block; the class-token block's q/k/v stay fp32
-    assert ops.count("MatMulInteger") == 4 * (blocks - 1) + 3
+    adapter_linears = sum(isinstance(m, torch.nn.Linear) for a in model.clip.visual.modules()
+                          if isinstance(a, PEClipAdapter) for m in a.modules())  # the vision ShA and TDA adapters
+    # in_proj (q, k, v), out_proj, fc, proj in every block (the class-token block's q/k/v stay fp32), and
+    # every linear layer of the vision adapters
+    assert ops.count("MatMulInteger") == 4 * (blocks - 1) + 3 + adapter_linears
     namespaces = [next((p.value for p in n.metadata_props if p.key == "namespace"), "") for n in graph.node
-                  if n.op_type == "MatMul"]
-    assert sum(".adapter." in ns for ns in namespaces) >= 2 * blocks  # ShA and TDA products stay fp32
+                  if n.op_type in ("MatMul", "Gemm")]
+    assert not any(".adapter." in ns for ns in namespaces)  # no adapter product left in fp32
+    assert "GRU" in ops  # the TDA's recurrence stays fp32
     assert all(p.requires_grad for p in model.trainable_parameters())  # the original is untouched
+
+
+def test_the_adapters_can_stay_fp32_and_the_output_projection_always_does(tmp_path):
+    from onnx import TensorProto, helper
+
+    from peclip.predict.int8 import _kept_fp32
+
+    def node(name, scope, inputs=("x", "w")):
+        n = helper.make_node("MatMul", list(inputs), [f"{name}_out"], name=name)
+        n.metadata_props.add(key="namespace", value=scope)
+        return n
+
+    nodes = [node("fc", "blocks.0.mlp.c_fc"), node("down", "blocks.0.ls_1.adapter.down_proj"),
+             node("proj", "visual", ("x", "model.clip.visual.proj"))]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    graph = helper.make_graph(nodes, "g", [x], [helper.make_tensor_value_info("fc_out", TensorProto.FLOAT, [1])])
+    onnx.save(helper.make_model(graph), tmp_path / "g.onnx")
+    assert _kept_fp32(tmp_path / "g.onnx") == ["proj"]
+    assert _kept_fp32(tmp_path / "g.onnx", int8_adapters=False) == ["down", "proj"]
+
+
+def test_using_a_cached_graph_expires_stale_ones(quantised):
+    model, _, cache = quantised
+    stale = cache / "vision-0123456789abcdef-t16.onnx"  # another model's graph, last used in 1970
+    stale.write_bytes(b"not a graph")
+    os.utime(stale, (0, 0))
+    perf.quantize_int8(model, cache_dir=cache, prepare_frames=2)  # a cache hit
+    assert not stale.exists()
+    assert len(list(cache.glob("vision-*-t2.onnx"))) == 1  # the graph in use stays
 
 
 def test_int8_model_cannot_be_trained(quantised):

@@ -33,6 +33,7 @@ COMMANDS = {
     "stills": "stills",
     "export": "export",
     "image-folds": "image_folds",
+    "bench-cpu": "bench_cpu",
 }
 
 

@@ -15,7 +15,9 @@ from peclip.commands.arguments import (
     add_model_arguments,
     model_request,
 )
+from peclip.config import INFERENCE_PRECISIONS
 from peclip.predict.live.options import LiveOptions
+from peclip.predict.options import PredictOptions
 
 HELP = "score a camera, a network stream or a file live, per person, every hop (JSON lines, overlay, a web page)"
 
@@ -48,8 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="log a summary this often (default %(default)s; 0: only at the end)")
     out.add_argument("--device", default="cpu", help="torch device (default cpu)")
     add_engine_argument(out, "--checkpoint")
-    out.add_argument("--int8", action="store_true",
-                     help="CPU only: int8 dynamically quantised vision tower (see peclip predict --help)")
+    out.add_argument("--precision", choices=INFERENCE_PRECISIONS, default=PredictOptions.precision,
+                     help="auto (default): bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere; int8: the "
+                          "CPU's int8 vision tower (see peclip predict --help; `peclip bench-cpu` says which is "
+                          "fastest here)")
+    out.add_argument("--int8", action="store_true", help="the same as --precision int8")
 
 
 def _options(args: argparse.Namespace) -> LiveOptions:
@@ -60,7 +65,10 @@ def _options(args: argparse.Namespace) -> LiveOptions:
 
 def run(args: argparse.Namespace) -> int:
     options = _options(args)  # validate settings before the model is built
-    request = model_request(args, "live", int8=args.int8, device=args.device, engine=args.engine)
+    if args.int8 and args.precision not in ("int8", PredictOptions.precision):
+        raise ValueError(f"--int8 and --precision {args.precision} disagree; give --precision int8 alone")
+    request = model_request(args, "live", precision="int8" if args.int8 else args.precision, device=args.device,
+                            engine=args.engine)
     # Deferred on purpose: the model stack imports torch, which `peclip --help` must not wait for.
     from peclip.predict.live.session import LiveSession
     from peclip.predict.models import ModelRequest, build_model

@@ -17,7 +17,7 @@ from peclip.commands.face_flags import add_face_arguments, face_settings
 from peclip.config import INFERENCE_PRECISIONS
 from peclip.data.formats import IMAGE_SUFFIXES
 from peclip.predict.inputs import find_inputs
-from peclip.predict.options import RANDOM_WEIGHTS_NOTE, PredictOptions
+from peclip.predict.options import DETECT_FRAMES, RANDOM_WEIGHTS_NOTE, PredictOptions
 
 HELP = "predict the emotion over time in your own videos or images (fine-tuned checkpoint or zero-shot CLIP)"
 
@@ -57,10 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_argument(out, "--checkpoint")
     out.add_argument("--precision", choices=INFERENCE_PRECISIONS, default=PredictOptions.precision,
                      help="auto (default): bf16 on CUDA and on CPUs with native bf16 (avx512_bf16/amx_bf16), fp32 "
-                          "elsewhere; int8: the CPU's int8 vision tower on onnxruntime. `python "
-                          "benchmarks/bench_cpu.py` measures which is fastest here and how closely each agrees "
-                          "with fp32 (docs/performance.md)")
+                          "elsewhere; int8: the CPU's int8 vision tower on onnxruntime. `peclip bench-cpu` "
+                          "measures which is fastest here and how closely each agrees with fp32 "
+                          "(docs/performance.md)")
     out.add_argument("--int8", action="store_true", help="the same as --precision int8")
+    out.add_argument("--detect-frames", choices=DETECT_FRAMES, default=PredictOptions.detect_frames,
+                     help="every: the face detector on every --detect-every-th frame (as prepare); sampled: only on "
+                          "the frames the windows' TSN sampling picks (fewer detections; crops differ slightly); "
+                          "auto (default): sampled under --precision int8, every otherwise")
     out.add_argument("--prefetch-frames", type=int, default=PredictOptions.prefetch_frames, metavar="N",
                      help="decode and track faces on their own thread, up to N frames ahead of the model "
                           "(0: one after the other; default %(default)s)")
@@ -70,7 +74,8 @@ def _options(args: argparse.Namespace) -> PredictOptions:
     return PredictOptions(window=args.window, stride=args.stride, batch_size=args.batch_size, sampling=args.sampling,
                           min_face_fraction=args.min_face_fraction, compound=args.compound,
                           detect_faces=not args.no_face_detection, strict=args.strict,
-                          precision="int8" if args.int8 else args.precision, prefetch_frames=args.prefetch_frames)
+                          precision="int8" if args.int8 else args.precision, prefetch_frames=args.prefetch_frames,
+                          detect_frames=args.detect_frames)
 
 
 def _print_summary(result, written: dict) -> None:

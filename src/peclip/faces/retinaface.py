@@ -147,6 +147,8 @@ class RetinaFaceDetector:
             opts = ort.SessionOptions()
             if self.threads:
                 opts.intra_op_num_threads = self.threads
+            # idle threads sleep instead of spinning: in predict the model runs beside the detector's thread
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             opts.log_severity_level = 3
             self._session = ort.InferenceSession(self._model, opts, providers=["CPUExecutionProvider"])
         return self._session.run(None, {"input": batch})

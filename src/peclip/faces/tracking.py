@@ -5,6 +5,8 @@ id. It knows nothing about files, so ``prepare`` and ``predict`` share it (:func
 
 - **Detect every k-th frame** (``detect_every``); in between, every track moves by its velocity (an
   exponential average of its centre's motion per frame), so the cost of detection is shared by k frames.
+  ``detect_at`` (a predicate of the frame index) replaces that schedule: prediction passes the frames
+  its clips will sample (:mod:`peclip.predict.detect_plan`).
 - **Associate** each detection with a track by the overlap (IoU) of the detection with the track's box
   predicted for this frame, best pairs first; a detection that overlaps no track but lies within half a
   face of its predicted centre still matches (fast motion). Predicting by motion keeps two faces that
@@ -33,6 +35,7 @@ id. It knows nothing about files, so ``prepare`` and ``predict`` share it (:func
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -138,6 +141,9 @@ class FaceTracks:
     appearance: bool = True
     appearance_rate: float = 0.2
     refine_tilted: bool = FaceOptions.refine_tilted
+    #: detect on the frames for which this is true instead of every ``detect_every``-th (None: that schedule);
+    #: a hard cut and a track awaiting confirmation still force a detection
+    detect_at: Callable[[int], bool] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.detector = self.detector if self.detector is not None else create_detector()
@@ -166,6 +172,7 @@ class FaceTracks:
         self._next_id = 0
         self._thumb: np.ndarray | None = None
         self._since_detect = self.detect_every  # the first frame is a detection frame
+        self._forced = True  # ... under detect_at too
         self.cuts: list[int] = []
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -211,11 +218,16 @@ class FaceTracks:
             self._tracks = []
             self.cuts.append(index)
             self._since_detect = self.detect_every
+            self._forced = True
         self._since_detect += 1
-        if self._since_detect < self.detect_every and all(t.track is not None for t in self._tracks):
+        if self.detect_at is not None:
+            due = self._forced or self.detect_at(index)
+        else:
+            due = self._since_detect >= self.detect_every
+        if not due and all(t.track is not None for t in self._tracks):
             return [TrackedFace(t.key, t.track, f, self._crop_box(f), held=t.missed_since is not None)
                     for t in self._tracks for f in [t.predicted(index)]]
-        self._since_detect = 0
+        self._since_detect, self._forced = 0, False
         detections = [d for d in self.detector.detect(frame) if max(d.width, d.height) >= self.min_face_size]
         if self.refine_tilted:
             detections = [refine_landmarks(frame, d, self.detector) for d in detections]

@@ -12,18 +12,21 @@ quantised per call: ``MatMulInteger``) measured 1.4x ``quantize_dynamic`` and 2.
 MLP stack in the same run. The graph is exported with torch's maintained exporter
 (``torch.onnx.export(dynamo=True)``; the TorchScript exporter is deprecated too).
 
-What is quantised: the frozen matrix products of the vision tower: the attention projections and the
-MLPs (int8 weights per output channel with ``reduce_range``: 7-bit weights, as fbgemm does, because
-AVX2 CPUs without VNNI saturate 16-bit sums of u8 x s8 products; without it the tiny test model's
-largest probability difference was 0.29 instead of 0.0055). The ShA/TDA adapters and the output
-projection (:func:`_kept_fp32`), the patch embedding (a convolution), LayerNorms, the TDA's GRU,
+What is quantised: the matrix products of the vision tower with constant weights: the attention
+projections, the MLPs and the ShA/TDA adapters' projections (int8 weights per output channel with
+``reduce_range``: 7-bit weights, as fbgemm does, because AVX2 CPUs without VNNI saturate 16-bit sums
+of u8 x s8 products; without it the tiny test model's largest probability difference was 0.29
+instead of 0.0055). The output projection (:func:`_kept_fp32`; the adapters too with
+``int8_adapters=False``), the patch embedding (a convolution), LayerNorms, the TDA's GRU,
 attention's activation-activation products, the last block's class-token query/key/value products
 (sliced weights, not constants in the graph) and the whole text tower stay fp32. The class-text
 features are computed by the fp32 text tower once and cached, as in fp32.
 
 Exporting ViT-B/16 takes minutes on a 2-core CPU, so the quantised graph is cached on disk, keyed by
 a hash of the model's weights, its config and the library versions (``PECLIP_CACHE_DIR``, else
-``$XDG_CACHE_HOME/peclip``, else ``~/.cache/peclip``; ``cache_dir=False`` turns the cache off).
+``$XDG_CACHE_HOME/peclip``, else ``~/.cache/peclip``; ``cache_dir=False`` turns the cache off). The
+cache expires graphs by age, count and size (:mod:`peclip.predict.graph_cache`: 30 days unused, 8
+graphs, 2 GB by default).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from torch import nn
 from peclip.atomic import atomic_writer
 from peclip.model import PEClip
 from peclip.precision import autocast
+from peclip.predict import graph_cache
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +104,15 @@ def cache_root() -> Path:
     return base / "peclip"
 
 
-def _graph_key(graph: _VisionGraph, frames: int) -> str:
-    """A hash of everything the exported graph depends on: weights, prompts, config, frames, versions."""
+def _graph_key(graph: _VisionGraph, frames: int, int8_adapters: bool = True) -> str:
+    """A hash of everything the exported graph depends on: weights, prompts, config, frames, what is quantised,
+    versions."""
     import onnxruntime
 
     digest = hashlib.sha256()
     meta = {"config": graph.model.config.to_dict(), "runtime": graph.model.runtime.to_dict(), "frames": frames,
-            "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "format": 1}
+            "int8_adapters": int8_adapters, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+            "format": 2}
     digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
     for name, tensor in sorted(graph.state_dict().items()):
         digest.update(name.encode())
@@ -114,7 +120,7 @@ def _graph_key(graph: _VisionGraph, frames: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def _export_int8(graph: _VisionGraph, frames: int, size: int, target: Path) -> None:
+def _export_int8(graph: _VisionGraph, frames: int, size: int, target: Path, int8_adapters: bool = True) -> None:
     """Export ``graph`` for clips of ``frames`` frames and write its int8 dynamic quantisation to ``target``."""
     _, quantize_dynamic, QuantType = _require_onnx()
     video = torch.rand(1, frames, 3, size, size)
@@ -130,7 +136,7 @@ def _export_int8(graph: _VisionGraph, frames: int, size: int, target: Path) -> N
         fp32_path, int8_path = Path(tmp) / "vision.onnx", Path(tmp) / "vision-int8.onnx"
         program.save(str(fp32_path))
         quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-                         op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=_kept_fp32(fp32_path),
+                         op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=_kept_fp32(fp32_path, int8_adapters),
                          extra_options={"MatMulConstBOnly": True})
         target.parent.mkdir(parents=True, exist_ok=True)
         with atomic_writer(target) as out:
@@ -138,12 +144,14 @@ def _export_int8(graph: _VisionGraph, frames: int, size: int, target: Path) -> N
     log.info("int8: vision graph for %d frames exported and quantised in %.1f s", frames, time.perf_counter() - start)
 
 
-def _kept_fp32(path: Path) -> list[str]:
-    """Nodes that stay fp32: the adapters' (ShA, TDA) products and the output projection.
+def _kept_fp32(path: Path, int8_adapters: bool = True) -> list[str]:
+    """Nodes that stay fp32: the output projection and, with ``int8_adapters=False``, the adapters' (ShA,
+    TDA) products.
 
     The exporter records each node's module path in its ``namespace`` metadata; adapters sit in the
-    blocks' ``ls_1`` / ``ls_2`` slots (peclip.adapters.AdapterSlot). They stay fp32 as under the
-    previous (torch.ao) path; they are about 5 % of the vision work.
+    blocks' ``ls_1`` / ``ls_2`` slots (peclip.adapters.AdapterSlot). Their products are about 5 % of
+    the vision work but 8 % of the int8 graph's time in fp32 (onnxruntime's profile of peclip-vit-b16);
+    quantising them too measured 1.08x faster at the same agreement (docs/performance.md).
     """
     import onnx
 
@@ -152,7 +160,8 @@ def _kept_fp32(path: Path) -> list[str]:
     for node in graph.node:
         meta = {p.key: p.value for p in node.metadata_props}
         scope = meta.get("namespace", "") + meta.get("pkg.torch.onnx.class_hierarchy", "")
-        if "AdapterSlot" in scope or ".adapter" in scope or "model.clip.visual.proj" in node.input:
+        adapter = "AdapterSlot" in scope or ".adapter" in scope
+        if (adapter and not int8_adapters) or "model.clip.visual.proj" in node.input:
             kept.append(node.name)
     return kept
 
@@ -174,8 +183,10 @@ def _quiet_onnx_logs():
 class Int8Vision:
     """The int8 onnxruntime sessions of one model's vision tower, one per clip length (frames per call)."""
 
-    def __init__(self, model: PEClip, cache_dir: str | os.PathLike | bool | None = None, threads: int | None = None):
+    def __init__(self, model: PEClip, cache_dir: str | os.PathLike | bool | None = None, threads: int | None = None,
+                 int8_adapters: bool = True):
         self.graph = _VisionGraph(model).eval()
+        self.int8_adapters = int8_adapters
         self.size = model.preprocess.size
         self.cache_dir = None if cache_dir is False else Path(cache_dir) if cache_dir not in (None, True) \
             else cache_root() / "int8"
@@ -185,22 +196,27 @@ class Int8Vision:
     def session(self, frames: int):
         if frames not in self._sessions:
             onnxruntime, _, _ = _require_onnx()
-            key = _graph_key(self.graph, frames)
+            key = _graph_key(self.graph, frames, self.int8_adapters)
             if self.cache_dir is None:
                 with tempfile.TemporaryDirectory() as tmp:
                     path = Path(tmp) / "vision-int8.onnx"
-                    _export_int8(self.graph, frames, self.size, path)
+                    _export_int8(self.graph, frames, self.size, path, self.int8_adapters)
                     data = path.read_bytes()
             else:
                 path = self.cache_dir / f"vision-{key}-t{frames}.onnx"
                 if path.is_file():
                     log.info("int8: using the cached vision graph %s", path)
+                    graph_cache.touch(path)  # its age counts from its last use
                 else:
-                    _export_int8(self.graph, frames, self.size, path)
+                    _export_int8(self.graph, frames, self.size, path, self.int8_adapters)
                 data = path.read_bytes()
+                graph_cache.prune(self.cache_dir, keep=path)  # the cache never grows without bound
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
+            # idle threads sleep instead of spinning: predict's face-stage thread shares the cores (measured on
+            # WolfgangLanger at a 2 s stride: the same wall time, 0.91x the CPU time)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.log_severity_level = 3
             self._sessions[frames] = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         return self._sessions[frames]
@@ -244,13 +260,13 @@ class Int8PEClip(PEClip):
 
 
 def quantize_int8(model: PEClip, cache_dir: str | os.PathLike | bool | None = None,
-                  prepare_frames: int | None = None) -> Int8PEClip:
+                  prepare_frames: int | None = None, int8_adapters: bool = True) -> Int8PEClip:
     """An int8 copy of ``model`` for CPU inference (``model`` is left as it is); see the module docstring.
 
     ``cache_dir`` holds the quantised graphs (default :func:`cache_root`/int8; False: no cache).
     The graph for ``prepare_frames`` frames per call (default: the model's clip length with a TDA, 1
     without) is built now, so the first prediction does not pay for it; other clip lengths are
-    built when first seen.
+    built when first seen. ``int8_adapters=False`` keeps the ShA/TDA adapters' products in fp32.
     """
     if isinstance(model, Int8PEClip):
         return model
@@ -258,7 +274,7 @@ def quantize_int8(model: PEClip, cache_dir: str | os.PathLike | bool | None = No
     qmodel = copy.deepcopy(model).cpu().eval()
     qmodel.__class__ = Int8PEClip  # same state; only encode_video differs
     qmodel.requires_grad_(False)
-    qmodel.int8_vision = Int8Vision(qmodel, cache_dir)  # exported from the copy's own fp32 weights
+    qmodel.int8_vision = Int8Vision(qmodel, cache_dir, int8_adapters=int8_adapters)  # from the copy's own weights
     frames = prepare_frames or (model.preprocess.num_frames if model.config.temporal.enabled else 1)
     qmodel.int8_vision.session(frames)
     return qmodel

@@ -8,6 +8,8 @@ from peclip.config import INFERENCE_PRECISIONS
 from peclip.predict.windows import DEFAULT_MIN_FACE_FRACTION, check_window_settings
 
 SAMPLINGS = ("tsn", "csim")
+#: when the face detector runs (PredictOptions.detect_frames)
+DETECT_FRAMES = ("auto", "every", "sampled")
 
 #: what runs the model: torch, or onnxruntime over a graph written by ``peclip export`` (peclip.predict.onnx)
 ENGINES = ("torch", "onnx")
@@ -42,6 +44,12 @@ class PredictOptions:
     - ``prefetch_frames``: decoding and the face stage run on their own thread, at most this many
       frames ahead of the model (bounded memory: 224 x 224 crops are 150 KB each); 0 runs them on the
       caller's thread, one after the other.
+    - ``detect_frames``: ``every`` runs the face detector on every ``detect_every``-th frame, as
+      ``prepare`` does; ``sampled`` on the frames the windows' TSN sampling will pick
+      (:mod:`peclip.predict.detect_plan`: fewer detections, each sampled crop from its own frame's
+      detection; the crops differ slightly from ``every``'s); ``auto`` (default) is ``sampled`` under
+      ``precision="int8"`` (the fast, approximate path) with TSN sampling, ``every`` otherwise, so the
+      fp32 and bf16 paths are unchanged.
     """
 
     window: float = 2.0
@@ -55,6 +63,7 @@ class PredictOptions:
     strict: bool = False
     precision: str = "auto"
     prefetch_frames: int = 96
+    detect_frames: str = "auto"
 
     def __post_init__(self) -> None:
         check_window_settings(self.window, self.stride)
@@ -67,10 +76,22 @@ class PredictOptions:
         if self.precision not in INFERENCE_PRECISIONS:
             raise ValueError(f"precision={self.precision!r} is not valid; choose one of "
                              f"{', '.join(INFERENCE_PRECISIONS)}")
+        if self.detect_frames not in DETECT_FRAMES:
+            raise ValueError(f"detect_frames={self.detect_frames!r} is not valid; choose one of "
+                             f"{', '.join(DETECT_FRAMES)}")
+        if self.detect_frames == "sampled" and self.sampling != "tsn":
+            raise ValueError("detect_frames='sampled' plans TSN's picks; csim picks frames by their content and "
+                             "needs every frame's face: use detect_frames='every' (or 'auto') with sampling='csim'")
         if not isinstance(self.prefetch_frames, int) or isinstance(self.prefetch_frames, bool) \
                 or self.prefetch_frames < 0:
             raise ValueError(f"prefetch_frames={self.prefetch_frames!r} must be a non-negative integer (0: no "
                              "face-stage thread)")
+
+    def detects_sampled(self, precision: str) -> bool:
+        """Whether the detector runs on the sampled frames only, for a model prepared at ``precision``."""
+        if not self.detect_faces or self.sampling != "tsn":
+            return False
+        return self.detect_frames == "sampled" or (self.detect_frames == "auto" and precision == "int8")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -23,6 +23,7 @@ from peclip.data.video import IncompleteVideoError
 from peclip.faces.options import FaceOptions
 from peclip.model import PEClip
 from peclip.predict.compound import check_compound_support, compound_names, compound_scores
+from peclip.predict.detect_plan import SampledFrames
 from peclip.predict.face_record import resolve_face_options
 from peclip.predict.models import for_precision
 from peclip.predict.options import RANDOM_WEIGHTS_NOTE, PredictOptions
@@ -148,6 +149,10 @@ def predict_video(model: PEClip, path: str | os.PathLike, options: PredictOption
     face_options = resolve_face_options(model, face_options, face_settings)
     source = FaceFrameSource(path, model.preprocess.size, detect_faces=options.detect_faces, detector=detector,
                              face_options=face_options, progress=progress)
+    if options.detects_sampled(model.inference_precision) and source.fps:
+        source.detect_at = SampledFrames(source.fps, options.window, options.stride, model.preprocess.num_frames)
+        log.info("face detection on the frames the windows sample (detect_frames=%s, precision %s)",
+                 options.detect_frames, model.inference_precision)
     frames = prefetch(source, options.prefetch_frames, name=f"peclip-faces-{source.path.name}")
     entries = predict_frames(model, frames, lambda: source.duration, options)
     elapsed = time.perf_counter() - start
@@ -194,7 +199,8 @@ def _assemble(model: PEClip, source, entries: list[_Scored], options: PredictOpt
                   "class_texts": list(model.class_texts) if model.class_texts is not None else None,
                   "text_templates": list(getattr(model.config, "text_templates", [])), **options.to_dict(),
                   "faces": {k: getattr(face_options, k) for k in FACE_RECORD},
-                  "precision_used": getattr(model, "inference_precision", "fp32")},
+                  "precision_used": getattr(model, "inference_precision", "fp32"),
+                  "detect_frames_used": "sampled" if source.detect_at is not None else "every"},
         elapsed=elapsed,
     )
 

@@ -42,8 +42,11 @@ class FaceFrameSource:
     (what the test transform does to an already cropped clip).
     """
 
+    #: detect on the frame indices this is true for (peclip.predict.detect_plan); None: every ``detect_every``-th
+    detect_at = None
+
     def __init__(self, path: str | os.PathLike, size: int, detect_faces: bool = True, detector=None,
-                 face_options=None, progress: bool = False):
+                 face_options=None, progress: bool = False, detect_at=None):
         self.path = Path(path)
         self.kind = clip_kind(self.path)  # FileNotFoundError for a missing path
         if self.path.is_file() and self.path.stat().st_size == 0:
@@ -53,6 +56,7 @@ class FaceFrameSource:
         self.detector = detector
         self.face_options = face_options or FaceOptions()
         self.progress = progress
+        self.detect_at = detect_at
         self._video = open_video(self.path)  # VideoReadError for an unreadable file
         self.fps: float | None = None if self.kind == "image" else self._video.fps
         self.frames_read = 0
@@ -71,7 +75,9 @@ class FaceFrameSource:
     def _tracker(self):
         # A still image or a 1-2 frame video cannot show a face in several consecutive frames: the frame
         # count caps the tracker's confirmation rule.
-        return tracker_for(self.face_options, self.fps or 25.0, self.detector, num_frames=self._video.num_frames)
+        tracker = tracker_for(self.face_options, self.fps or 25.0, self.detector, num_frames=self._video.num_frames)
+        tracker.detect_at = self.detect_at if self.fps else None  # a still image is one frame: detect it
+        return tracker
 
     def _emit(self, frame: TimedFrame) -> TimedFrame:
         self.frame_boxes[frame.index] = [(f.track, f.box) for f in frame.faces]

@@ -92,7 +92,9 @@ class _Scorer:
 
     def _scorer(self, track) -> WindowScorer:
         if track not in self._scorers:
-            self._scorers[track] = WindowScorer(self.model, self.frame_cache)
+            # the precision build_model prepared (--precision): bf16 autocasts the vision tower; int8 is the model's own
+            precision = getattr(self.model, "inference_precision", "fp32")
+            self._scorers[track] = WindowScorer(self.model, self.frame_cache, precision=precision)
             while len(self._scorers) > _MAX_SCORERS:
                 self._scorers.popitem(last=False)
         self._scorers.move_to_end(track)
