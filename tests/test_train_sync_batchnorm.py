@@ -5,11 +5,11 @@ import logging
 
 import pytest
 import torch
+from tests.model_helpers import tiny_model
 
 import peclip
 from peclip.train.config import TrainConfig
 from peclip.train.trainer import sync_batchnorm
-from tests.model_helpers import tiny_model
 
 
 def _batchnorms(model: torch.nn.Module) -> dict[str, type]:
