@@ -76,8 +76,10 @@ def test_prepare_workers_die_when_their_parent_is_killed(tmp_path):
 
 def test_ctrl_c_is_one_line_without_a_traceback(tmp_path):
     # its own session, as in a terminal: Ctrl-C sends SIGINT to the parent and its workers alike
+    # Haar on every frame: tens of seconds of work, so the SIGINT surely lands mid-run (RetinaFace can
+    # finish these two videos within seconds of the workers starting)
     proc = _peclip("prepare", str(WOLF), str(DATA / "single_face.mp4"), "--out", str(tmp_path / "out"), "--workers",
-                   "2", "--no-progress", start_new_session=True)
+                   "2", "--no-progress", "--detector", "haar", "--detect-every", "1", start_new_session=True)
     assert _wait_for(lambda: len(_children(proc.pid)) >= 1, 60)
     workers = _children(proc.pid)
     time.sleep(1.0)

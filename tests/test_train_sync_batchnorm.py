@@ -5,9 +5,9 @@ import logging
 
 import pytest
 import torch
-from tests.model_helpers import tiny_model
 
 import peclip
+from model_helpers import tiny_model
 from peclip.train.config import TrainConfig
 from peclip.train.trainer import sync_batchnorm
 
