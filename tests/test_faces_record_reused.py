@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from media_helpers import needs_media_and_retinaface
 from peclip.faces.options import FACES_RECORD, FaceOptions
 from peclip.predict.face_record import recorded_face_options, resolve_face_options
 from peclip.train.run import RunFolder
@@ -37,15 +38,7 @@ def test_an_unreadable_record_names_the_file(tmp_path):
         recorded_face_options(str(tmp_path))
 
 
-def _needs_media(test):
-    from media_helpers import NEEDS_MEDIA_AND_RETINAFACE
-
-    for mark in NEEDS_MEDIA_AND_RETINAFACE:
-        test = mark(test)
-    return test
-
-
-@_needs_media
+@needs_media_and_retinaface
 def test_peclip_predict_with_a_checkpoint_crops_as_its_training_data_and_a_flag_wins(tmp_path):
     import peclip
     from media_helpers import MEDIA

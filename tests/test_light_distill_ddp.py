@@ -14,29 +14,18 @@ A tiny teacher run (the light temporal model on the motion task) teaches two stu
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from ddp_helpers import torchrun_peclip
 from peclip.cli import main
 from peclip.train.distill import CACHE_FILE
 
 SMALL = ["--set", "synthetic.num_train=16", "--set", "synthetic.num_test=7", "--set", "train.epochs=1",
          "--set", "train.max_steps_per_epoch=2", "--set", "train.batch_size=4", "--set", "train.eval_batch_size=2",
          "--set", "train.progress=false", "--set", "train.device=cpu", "--set", "run.tensorboard=false"]
-
-
-def _torchrun(args, cwd):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "peclip.cli", *args]
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout
 
 
 def _results(run):
@@ -60,7 +49,7 @@ def test_distilling_with_two_cpu_processes_gives_one_process_weights_and_metrics
             "--output-dir", str(tmp_path)]
     assert main([*args, "--name", "one"]) == 0
     capsys.readouterr()
-    out = _torchrun([*args, "--name", "two"], tmp_path)
+    out = torchrun_peclip([*args, "--name", "two"], tmp_path)
     assert out.count("run folder:") == 1  # only rank 0 reports
     one, two = tmp_path / "one", tmp_path / "two"
     # the teacher's logits were computed once (rank 0) from the same clips: the very same cache
@@ -89,7 +78,7 @@ def test_a_light_student_distils_under_two_processes_from_the_one_cache(teacher,
             "--set", f"train.distill.teacher={teacher}", "--output-dir", str(tmp_path)]
     assert main([*args, "--name", "one"]) == 0
     capsys.readouterr()
-    _torchrun([*args, "--name", "two"], tmp_path)
+    torchrun_peclip([*args, "--name", "two"], tmp_path)
     one, two = tmp_path / "one", tmp_path / "two"
     assert torch.equal(load_file(str(one / CACHE_FILE))["logits"], load_file(str(two / CACHE_FILE))["logits"])
     res_two = _results(two)

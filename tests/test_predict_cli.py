@@ -9,27 +9,15 @@ import pytest
 import torch
 
 import peclip
+from media_helpers import moving_video
 from peclip.cli import main
 from peclip.predict import zero_shot_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def _write_video(path: Path, frames: int = 60, fps: int = 24, size: tuple[int, int] = (48, 64), seed: int = 0):
-    av = pytest.importorskip("av")
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.height, stream.width = size
-        stream.pix_fmt = "yuv420p"
-        for i in range(frames):
-            image = np.roll(base, 2 * i, axis=1)  # a moving pattern: every frame differs
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
+def _write_video(path: Path, frames: int = 60, **kwargs) -> Path:
+    return moving_video(path, frames=frames, size=(48, 64), **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from media_helpers import MEDIA, NEEDS_MEDIA_AND_RETINAFACE
+from media_helpers import MEDIA, needs_media_and_retinaface
 from model_helpers import tiny_model
 from peclip.faces.box import Box
 from peclip.faces.detectors import FaceDetector, create_detector
@@ -85,13 +85,7 @@ class _CountingInner(FaceDetector):
         return self.inner.detect(frame)
 
 
-def _needs_media_and_retinaface(test):
-    for mark in NEEDS_MEDIA_AND_RETINAFACE:
-        test = mark(test)
-    return test
-
-
-@_needs_media_and_retinaface
+@needs_media_and_retinaface
 def test_predict_with_sampled_detection_keeps_the_windows_and_detects_less(one_thread):
     video = MEDIA / "WolfgangLanger_Pexels.mp4"
     model = tiny_model()

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from media_helpers import MEDIA, NEEDS_MEDIA_AND_RETINAFACE
+from media_helpers import MEDIA, needs_media_and_retinaface
 from peclip.data.prepare_options import PrepareOptions
 
 FRAMES = 48  # 2 s at 24 fps
@@ -49,12 +49,6 @@ def frozen_second_face(tmp_path_factory):
     return _two_people(tmp_path_factory.mktemp("frozen") / "frozen.mp4", right)
 
 
-def _needs_media(test):
-    for mark in NEEDS_MEDIA_AND_RETINAFACE:
-        test = mark(test)
-    return test
-
-
 def test_a_minimum_track_length_counts_whole_short_videos():
     options = PrepareOptions()  # 0.5 s
     assert options.min_track_frames(25.0, 1000) == 13  # 12.5 frames, rounded up
@@ -64,7 +58,7 @@ def test_a_minimum_track_length_counts_whole_short_videos():
         PrepareOptions(min_track_seconds=-1)
 
 
-@_needs_media
+@needs_media_and_retinaface
 def test_a_face_track_shorter_than_the_minimum_makes_no_clip_and_is_reported(brief_second_face, tmp_path):
     from peclip.data.prepare import prepare_videos
 
@@ -85,7 +79,7 @@ def test_a_face_track_shorter_than_the_minimum_makes_no_clip_and_is_reported(bri
     assert [track for track, _, _ in every.results[0].clips] == [0, 1] and not every.results[0].dropped_tracks
 
 
-@_needs_media
+@needs_media_and_retinaface
 def test_the_duplicate_frame_report_covers_every_person(frozen_second_face, tmp_path):
     from peclip.data.prepare import prepare_videos
 

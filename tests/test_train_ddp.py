@@ -7,14 +7,12 @@ shards without duplicates, so UAR/WAR are computed over exactly the same clips.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from ddp_helpers import torchrun_peclip
 from peclip.cli import main
 
 ARGS = ["--recipe", "synthetic", "--set", "synthetic.num_train=16", "--set", "synthetic.num_test=7",
@@ -22,20 +20,11 @@ ARGS = ["--recipe", "synthetic", "--set", "synthetic.num_train=16", "--set", "sy
         "--set", "train.eval_batch_size=2", "--set", "train.progress=false", "--set", "train.device=cpu"]
 
 
-def _torchrun(args, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "peclip.cli", *args]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout
-
-
 @pytest.mark.slow
 def test_two_cpu_processes_give_the_same_weights_and_metrics_as_one(tmp_path, capsys):
     assert main(["train", *ARGS, "--output-dir", str(tmp_path), "--name", "one"]) == 0
     capsys.readouterr()
-    out = _torchrun(["train", *ARGS, "--output-dir", str(tmp_path), "--name", "two"], tmp_path)
+    out = torchrun_peclip(["train", *ARGS, "--output-dir", str(tmp_path), "--name", "two"], tmp_path)
     assert out.count("run folder:") == 1  # only rank 0 reports
 
     one, two = tmp_path / "one", tmp_path / "two"
@@ -58,7 +47,7 @@ def test_two_cpu_processes_give_the_same_weights_and_metrics_as_one(tmp_path, ca
     manifest = one / "synthetic" / "test.txt"
     assert main(["eval", str(ckpt), "--data", str(manifest), "--batch-size", "2", "--device", "cpu",
                  "--out", str(tmp_path / "eval1"), "--set", "data.num_workers=0"]) == 0
-    _torchrun(["eval", str(ckpt), "--data", str(manifest), "--batch-size", "2", "--device", "cpu",
+    torchrun_peclip(["eval", str(ckpt), "--data", str(manifest), "--batch-size", "2", "--device", "cpu",
                "--out", str(tmp_path / "eval2"), "--set", "data.num_workers=0"], tmp_path)
     e1 = json.loads((tmp_path / "eval1" / "metrics.json").read_text())
     e2 = json.loads((tmp_path / "eval2" / "metrics.json").read_text())
